@@ -1,0 +1,63 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "recorderfs",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "recorderfs", targets: ["recorderfs"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // C shim: libfuse3's version-selected symbols and macros that Swift cannot import.
+        .target(
+            name: "CFuseShim",
+            linkerSettings: [.linkedLibrary("fuse3")]
+        ),
+        // libudev, through pkg-config.
+        .systemLibrary(
+            name: "CUdev",
+            pkgConfig: "libudev",
+            providers: [.apt(["libudev-dev"])]
+        ),
+        // The device core: lock rules and everything that touches a drive. Knows nothing of FUSE.
+        .target(
+            name: "RecorderCore",
+            dependencies: [
+                "CUdev",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // The FUSE adapter: translates files into calls of the core; decides nothing about locks.
+        .target(
+            name: "RecorderFUSE",
+            dependencies: [
+                "CFuseShim",
+                "RecorderCore",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "recorderfs",
+            dependencies: [
+                "RecorderCore",
+                "RecorderFUSE",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "RecorderCoreTests",
+            dependencies: ["RecorderCore"]
+        ),
+        .testTarget(
+            name: "RecorderFSTests",
+            dependencies: ["recorderfs"]
+        ),
+    ]
+)

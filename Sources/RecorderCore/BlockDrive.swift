@@ -1,0 +1,117 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import SystemPackage
+
+/// A real drive: any block device node (an optical drive, or a loop device
+/// standing in for one).
+public final class BlockDrive: Drive {
+    public let node: String
+    /// The descriptor that carries the claim's flock (and O_EXCL when
+    /// exclusive), while claimed.
+    private let claimDescriptor = Mutex<FileDescriptor?>(nil)
+
+    public init(node: String) {
+        self.node = node
+    }
+
+    /// The device number of the node, which identifies its mounts.
+    public func deviceNumber() throws(DriveError) -> UInt64 {
+        var info = stat()
+        guard stat(node, &info) == 0 else { throw Self.failure("stat", errno: errno) }
+        guard (info.st_mode & S_IFMT) == S_IFBLK else {
+            throw .failed("\(node) is not a block device", errno: ENOTBLK)
+        }
+        return UInt64(info.st_rdev)
+    }
+
+    public func mountPoints() throws(DriveError) -> [String] {
+        let device = try deviceNumber()
+        do {
+            return try MountTable.current().mountPoints(ofDevice: device)
+        } catch {
+            throw .failed("cannot read the mount table", errno: error.rawValue)
+        }
+    }
+
+    public func unmount(_ mountPoint: String) throws(DriveError) -> UnmountOutcome {
+        if retryingEINTR({ umount2(mountPoint, 0) }) == 0 { return .unmounted }
+        let first = errno
+        guard first == EBUSY else { throw Self.failure("unmount \(mountPoint)", errno: first) }
+        if retryingEINTR({ umount2(mountPoint, Int32(MNT_DETACH)) }) == 0 { return .detachedLazily }
+        throw Self.failure("unmount \(mountPoint)", errno: errno)
+    }
+
+    public func probeExclusive() throws(DriveError) {
+        let descriptor = try open(exclusive: true)
+        try? descriptor.close()
+    }
+
+    public func claim(exclusive: Bool, deadline: MonotonicInstant) throws(DriveError) {
+        let descriptor = try open(exclusive: exclusive)
+        var pause: Int64 = 1_000_000
+        while flock(descriptor.rawValue, LOCK_EX | LOCK_NB) != 0 {
+            let error = errno
+            guard error == EWOULDBLOCK || error == EINTR else {
+                try? descriptor.close()
+                throw Self.failure("flock", errno: error)
+            }
+            // udev holds short shared flocks while it processes an event.
+            let now = MonotonicInstant.now
+            guard now < deadline else {
+                try? descriptor.close()
+                throw .timedOut
+            }
+            var spec = timespec(tv_sec: 0, tv_nsec: Int(min(pause, deadline.nanoseconds - now.nanoseconds)))
+            nanosleep(&spec, nil)
+            pause = min(pause * 2, 50_000_000)
+        }
+        let previous = claimDescriptor.withLock { held in
+            defer { held = descriptor }
+            return held
+        }
+        try? previous?.close()
+    }
+
+    public func unclaim() {
+        let descriptor = claimDescriptor.withLock { held in
+            defer { held = nil }
+            return held
+        }
+        try? descriptor?.close()
+    }
+
+    private func open(exclusive: Bool) throws(DriveError) -> FileDescriptor {
+        var options: FileDescriptor.OpenOptions = [.nonBlocking, .closeOnExec]
+        if exclusive { options.insert(.exclusiveCreate) }
+        do {
+            return try FileDescriptor.open(FilePath(node), .readOnly, options: options, retryOnInterrupt: true)
+        } catch let error as Errno {
+            if exclusive && error == .resourceBusy {
+                throw .busy("another program holds the drive exclusively")
+            }
+            throw Self.failure("open", errno: error.rawValue)
+        } catch {
+            throw .failed("open: \(error)", errno: EIO)
+        }
+    }
+
+    static func failure(_ what: String, errno code: Int32) -> DriveError {
+        switch code {
+        case ENOENT, ENXIO, ENODEV: .gone
+        case EBUSY: .busy("\(what): the device is busy")
+        case ETIMEDOUT: .timedOut
+        default: .failed("\(what): \(String(cString: strerror(code)))", errno: code)
+        }
+    }
+}
+
+/// Calls `body` again while it fails with EINTR.
+@inline(__always)
+func retryingEINTR(_ body: () -> Int32) -> Int32 {
+    while true {
+        let result = body()
+        if result != -1 || errno != EINTR { return result }
+    }
+}

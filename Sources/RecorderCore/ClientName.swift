@@ -1,0 +1,44 @@
+/// A validated client name: what the Windows driver accepts for
+/// `CDROM_EXCLUSIVE_LOCK.CallerName` (DESIGN §2).
+public struct ClientName: Hashable, Sendable, CustomStringConvertible {
+    public static let maxLength = 63
+
+    /// The name, which holds only printable ASCII of the allowed set.
+    public let value: String
+
+    public var description: String { value }
+
+    /// Parses the bytes of exactly one write(2): one trailing "\n" is
+    /// stripped, the rest must be 1 to 63 allowed bytes.
+    public init<Bytes: BidirectionalCollection<UInt8>>(parsing bytes: Bytes) throws(RecorderError) {
+        var body = bytes[...]
+        if body.last == UInt8(ascii: "\n") { body = body.dropLast() }
+        guard !body.isEmpty else { throw .invalidName("empty") }
+        guard body.count <= Self.maxLength else {
+            throw .invalidName("longer than \(Self.maxLength) bytes")
+        }
+        for (offset, byte) in body.enumerated() where !Self.isAllowed(byte) {
+            throw .invalidName("byte \(byte) at offset \(offset) is not allowed")
+        }
+        value = String(decoding: body, as: UTF8.self)
+    }
+
+    public init(_ string: String) throws(RecorderError) {
+        try self.init(parsing: Array(string.utf8))
+    }
+
+    /// `A-Z a-z 0-9`, space, `.` `,` `:` `;` `-` `_`.
+    @inline(__always)
+    static func isAllowed(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"),
+             UInt8(ascii: "a")...UInt8(ascii: "z"),
+             UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: " "), UInt8(ascii: "."), UInt8(ascii: ","),
+             UInt8(ascii: ":"), UInt8(ascii: ";"), UInt8(ascii: "-"), UInt8(ascii: "_"):
+            true
+        default:
+            false
+        }
+    }
+}

@@ -1,0 +1,48 @@
+/// What can go wrong in a call into a drive.
+public enum DriveError: Error, Equatable, Sendable {
+    /// A volume is mounted, or another program holds the drive exclusively.
+    case busy(String)
+    /// The drive did not answer within the deadline.
+    case timedOut
+    /// The device node is gone.
+    case gone
+    /// Any other failure, with the errno the kernel gave.
+    case failed(String, errno: Int32)
+}
+
+/// What became of one mount of the drive at `acquire_force`.
+public enum UnmountOutcome: Equatable, Sendable {
+    /// The volume is unmounted.
+    case unmounted
+    /// The volume was busy and is detached lazily: it stays alive for the
+    /// programs that use it, so the kernel may still refuse an exclusive open.
+    case detachedLazily
+}
+
+/// Everything the core does to a drive. The real one is `BlockDrive`; the
+/// unit tests substitute a fake to exercise every rule.
+///
+/// A claim is what keeps others off the drive while it is locked: the
+/// advisory claim holds `flock(LOCK_EX)` on the device node; the exclusive
+/// claim also holds an O_EXCL descriptor (DESIGN §4).
+public protocol Drive: AnyObject, Sendable {
+    /// The device node, e.g. /dev/sr0.
+    var node: String { get }
+
+    /// The mount points of the drive's volumes in this mount namespace,
+    /// deepest last.
+    func mountPoints() throws(DriveError) -> [String]
+
+    /// Unmounts one mount point; a busy one is detached lazily.
+    func unmount(_ mountPoint: String) throws(DriveError) -> UnmountOutcome
+
+    /// Checks that nobody else uses the drive: an O_EXCL open must succeed.
+    func probeExclusive() throws(DriveError)
+
+    /// Takes the claim, retrying conflicts with short shared flocks until
+    /// `deadline`.
+    func claim(exclusive: Bool, deadline: MonotonicInstant) throws(DriveError)
+
+    /// Drops the claim taken by `claim`. Never fails: it closes descriptors.
+    func unclaim()
+}

@@ -1,0 +1,90 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A value behind a mutex with a condition variable.
+///
+/// `Synchronization.Mutex` has no condition variable, and the lock rules need
+/// to wait, bounded, for an event another FUSE worker delivers (a RELEASE, the
+/// end of a drive transition). FUSE workers are plain threads calling in
+/// synchronously, so a pthread monitor is the right tool.
+public final class Monitor<State>: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var state: State
+
+    public init(_ initial: State) {
+        state = initial
+        pthread_mutex_init(mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+        condition.deallocate()
+    }
+
+    /// Runs `body` with the state locked. `body` may wait on the monitor.
+    public func withLock<R, E: Error>(_ body: (inout State, borrowing Waiter) throws(E) -> R) throws(E) -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&state, Waiter(monitor: self))
+    }
+
+    /// Runs `body` with the state locked.
+    public func withLock<R, E: Error>(_ body: (inout State) throws(E) -> R) throws(E) -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&state)
+    }
+
+    /// Wakes every thread waiting on the monitor. Call with the lock held.
+    public func broadcast() {
+        pthread_cond_broadcast(condition)
+    }
+
+    /// Lets a body holding the lock wait for a broadcast.
+    public struct Waiter: ~Copyable {
+        fileprivate let monitor: Monitor
+
+        /// Waits until a broadcast or `deadline`; returns false once the
+        /// deadline has passed.
+        public func wait(until deadline: MonotonicInstant) -> Bool {
+            var spec = deadline.timespecValue
+            return pthread_cond_timedwait(monitor.condition, monitor.mutex, &spec) != ETIMEDOUT
+                && MonotonicInstant.now < deadline
+        }
+    }
+}
+
+/// A point on CLOCK_MONOTONIC, in nanoseconds, cheap to read and compare.
+public struct MonotonicInstant: Comparable, Sendable, Hashable {
+    public var nanoseconds: Int64
+
+    public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
+
+    public static var now: MonotonicInstant {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return MonotonicInstant(nanoseconds: Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec))
+    }
+
+    public static func < (a: MonotonicInstant, b: MonotonicInstant) -> Bool {
+        a.nanoseconds < b.nanoseconds
+    }
+
+    public func advanced(by duration: Duration) -> MonotonicInstant {
+        let (seconds, attoseconds) = duration.components
+        return MonotonicInstant(nanoseconds: nanoseconds + seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+
+    var timespecValue: timespec {
+        timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+    }
+}

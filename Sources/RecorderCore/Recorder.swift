@@ -1,0 +1,357 @@
+import Logging
+import Synchronization
+
+/// How a recorder claims its drive and how long it waits.
+public struct RecorderOptions: Sendable {
+    /// Keep an O_EXCL descriptor while locked (`mount --exclusive`).
+    public var exclusive: Bool
+    /// The deadline of a call into the drive.
+    public var timeout: Duration
+    /// How long an operation waits for the RELEASE of a handle whose
+    /// descriptor was just closed (see `settle`).
+    public var closeWindow: Duration
+
+    public init(exclusive: Bool = false, timeout: Duration = .seconds(5), closeWindow: Duration = .milliseconds(250)) {
+        self.exclusive = exclusive
+        self.timeout = timeout
+        self.closeWindow = closeWindow
+    }
+}
+
+/// Who holds a recorder: the client name and the uid that took the first lock.
+public struct Holder: Equatable, Sendable {
+    public var name: ClientName
+    public var uid: UInt32
+}
+
+/// What `owner` and `lockcount` show.
+public struct RecorderSnapshot: Equatable, Sendable {
+    public var holder: Holder?
+    public var lockCount: Int
+}
+
+/// One recorder and its lock table: the rules of DESIGN §2–4.
+///
+/// Locks belong to handles (`LockHandle`, one per open file description of
+/// `acquire` or `acquire_force`). The table is guarded by a monitor; calls into
+/// the drive run outside it, marked by `transition`, so readers never wait on
+/// the drive.
+public final class Recorder: Sendable {
+    public let name: String
+    public let drive: any Drive
+    public let options: RecorderOptions
+    private let logger: Logger
+    private let table = Monitor(Table())
+    private let nextHandleID = Atomic<UInt64>(1)
+
+    struct HandleLocks {
+        var count: Int
+        /// The handle got a FLUSH after its last write: its descriptor may be
+        /// the last one, and its RELEASE may be on the way.
+        var flushed: Bool
+        var pid: Int32
+    }
+
+    struct Table {
+        var holder: Holder?
+        var lockCount = 0
+        /// The handle of each lock, most recent last. Entries of closed handles
+        /// stay until compaction; `handles` tells which are live.
+        var order: [UInt64] = []
+        /// The handles that hold at least one lock.
+        var handles: [UInt64: HandleLocks] = [:]
+        var flushedHandles = 0
+        /// The drive is being claimed or unclaimed.
+        var transition = false
+        var removed = false
+    }
+
+    public init(name: String, drive: any Drive, options: RecorderOptions = RecorderOptions(), logger: Logger = Logger(label: "recorderfs")) {
+        self.name = name
+        self.drive = drive
+        self.options = options
+        var logger = logger
+        logger[metadataKey: "recorder"] = "\(name)"
+        self.logger = logger
+    }
+
+    /// A new handle: one open file description that can take locks.
+    public func makeHandle() -> LockHandle {
+        LockHandle(id: nextHandleID.wrappingAdd(1, ordering: .relaxed).oldValue, recorder: self)
+    }
+
+    // MARK: Reading
+
+    /// The holder and the number of locks, after any handle that is closing
+    /// has been let go.
+    public func snapshot() throws(RecorderError) -> RecorderSnapshot {
+        try table.withLock { (table, waiter) throws(RecorderError) in
+            settle(&table, waiter)
+            if table.removed { throw .noDevice }
+            return RecorderSnapshot(holder: table.holder, lockCount: table.lockCount)
+        }
+    }
+
+    // MARK: Locking
+
+    /// Adds one lock to `handle` for the name in `input`, the bytes of one
+    /// write(2) to `acquire` or, with `force`, to `acquire_force`.
+    public func acquire(_ input: UnsafeRawBufferPointer, handle: LockHandle, caller: Caller, force: Bool) throws(RecorderError) {
+        try refusalsLogged(force ? "acquire_force" : "acquire", caller) { () throws(RecorderError) in
+            try takeLock(ClientName(parsing: input), handle: handle.id, caller: caller, force: force)
+        }
+    }
+
+    public func acquire(_ name: ClientName, handle: LockHandle, caller: Caller, force: Bool) throws(RecorderError) {
+        try refusalsLogged(force ? "acquire_force" : "acquire", caller) { () throws(RecorderError) in
+            try takeLock(name, handle: handle.id, caller: caller, force: force)
+        }
+    }
+
+    /// Drops the most recent lock of the holder named in `input`, the bytes of
+    /// one write(2) to `release`.
+    public func release(_ input: UnsafeRawBufferPointer, caller: Caller) throws(RecorderError) {
+        try refusalsLogged("release", caller) { () throws(RecorderError) in
+            try dropLock(ClientName(parsing: input), caller: caller)
+        }
+    }
+
+    public func release(_ name: ClientName, caller: Caller) throws(RecorderError) {
+        try refusalsLogged("release", caller) { () throws(RecorderError) in
+            try dropLock(name, caller: caller)
+        }
+    }
+
+    private func dropLock(_ name: ClientName, caller: Caller) throws(RecorderError) {
+        let freed = try table.withLock { (table, waiter) throws(RecorderError) -> Bool in
+            settle(&table, waiter)
+            if table.removed { throw .noDevice }
+            guard let holder = table.holder, holder.name == name, table.lockCount > 0 else {
+                throw .noLock
+            }
+            guard caller.uid == holder.uid || caller.isRoot else { throw .notPermitted }
+            while let id = table.order.popLast() {
+                guard var locks = table.handles[id] else { continue }
+                locks.count -= 1
+                if locks.count == 0 {
+                    table.handles[id] = nil
+                    if locks.flushed { table.flushedHandles -= 1 }
+                } else {
+                    table.handles[id] = locks
+                }
+                break
+            }
+            table.lockCount -= 1
+            return beginFreeIfUnlocked(&table)
+        }
+        if freed { finishFree() }
+    }
+
+    /// The handle's descriptor was closed, perhaps its last one (FUSE FLUSH).
+    func flushed(_ id: UInt64) {
+        table.withLock { table in
+            guard var locks = table.handles[id], !locks.flushed else { return }
+            locks.flushed = true
+            table.handles[id] = locks
+            table.flushedHandles += 1
+        }
+    }
+
+    /// The handle's last descriptor is gone (FUSE RELEASE): its locks go too.
+    func closed(_ id: UInt64) {
+        let freed = table.withLock { table -> Bool in
+            guard let locks = table.handles.removeValue(forKey: id) else { return false }
+            if locks.flushed { table.flushedHandles -= 1 }
+            table.lockCount -= locks.count
+            if table.order.count > 2 * table.lockCount + 64 {
+                let live = table.handles
+                table.order.removeAll { live[$0] == nil }
+            }
+            let freed = beginFreeIfUnlocked(&table)
+            self.table.broadcast()
+            return freed
+        }
+        if freed { finishFree() }
+    }
+
+    /// The recorder went away: every later operation fails with ENODEV.
+    public func remove() {
+        let claimed = table.withLock { table -> Bool in
+            let claimed = table.lockCount > 0
+            table.removed = true
+            table.holder = nil
+            table.lockCount = 0
+            table.order = []
+            table.handles = [:]
+            table.flushedHandles = 0
+            self.table.broadcast()
+            return claimed
+        }
+        if claimed { drive.unclaim() }
+    }
+
+    // MARK: Rules
+
+    private func takeLock(_ name: ClientName, handle id: UInt64, caller: Caller, force: Bool) throws(RecorderError) {
+        let deadline = MonotonicInstant.now.advanced(by: options.timeout)
+        // Under the lock: nest, refuse, or reserve the drive transition.
+        try table.withLock { (table, waiter) throws(RecorderError) in
+            if var locks = table.handles[id], locks.flushed {
+                // A write through the handle proves it is still open.
+                locks.flushed = false
+                table.handles[id] = locks
+                table.flushedHandles -= 1
+            }
+            settle(&table, waiter)
+            while true {
+                if table.removed { throw .noDevice }
+                if let holder = table.holder {
+                    guard holder.name == name && holder.uid == caller.uid else {
+                        throw .busy("held by \(holder.name) (uid \(holder.uid))")
+                    }
+                    addLock(&table, handle: id, pid: caller.pid)
+                    return
+                }
+                guard table.transition else { break }
+                guard waiter.wait(until: deadline) || !table.transition else { throw .timedOut }
+            }
+            table.transition = true
+        }
+        // The recorder is free and reserved for this call: claim the drive.
+        var outcome: Result<Void, RecorderError>
+        do {
+            try claimDrive(force: force, deadline: deadline)
+            outcome = .success(())
+        } catch {
+            outcome = .failure(Self.map(error))
+        }
+        let undo = table.withLock { table -> Bool in
+            table.transition = false
+            self.table.broadcast()
+            guard case .success = outcome else { return false }
+            if table.removed {
+                outcome = .failure(.noDevice)
+                return true
+            }
+            table.holder = Holder(name: name, uid: caller.uid)
+            addLock(&table, handle: id, pid: caller.pid)
+            return false
+        }
+        if undo { drive.unclaim() }
+        try outcome.get()
+        logger.debug("locked", metadata: ["owner": "\(name)", "pid": "\(caller.pid)", "uid": "\(caller.uid)"])
+    }
+
+    private func claimDrive(force: Bool, deadline: MonotonicInstant) throws(DriveError) {
+        var confirmed = true
+        let mounts = try drive.mountPoints()
+        if !mounts.isEmpty {
+            guard force else { throw .busy("a volume is mounted at \(mounts[0])") }
+            for mountPoint in mounts.reversed() {
+                if try drive.unmount(mountPoint) == .detachedLazily {
+                    confirmed = false
+                    logger.warning("volume busy: detached lazily, the kernel claim could not be confirmed",
+                                   metadata: ["mountpoint": "\(mountPoint)"])
+                } else {
+                    logger.notice("volume unmounted", metadata: ["mountpoint": "\(mountPoint)"])
+                }
+            }
+        }
+        if confirmed {
+            try drive.probeExclusive()
+        }
+        try drive.claim(exclusive: options.exclusive && confirmed, deadline: deadline)
+    }
+
+    private func addLock(_ table: inout Table, handle id: UInt64, pid: Int32) {
+        table.handles[id, default: HandleLocks(count: 0, flushed: false, pid: pid)].count += 1
+        table.order.append(id)
+        table.lockCount += 1
+    }
+
+    /// Marks the recorder free once the last lock is gone; the caller then
+    /// runs `finishFree` outside the lock.
+    private func beginFreeIfUnlocked(_ table: inout Table) -> Bool {
+        guard table.lockCount == 0, table.holder != nil else { return false }
+        table.holder = nil
+        table.order.removeAll(keepingCapacity: true)
+        table.transition = true
+        return true
+    }
+
+    private func finishFree() {
+        drive.unclaim()
+        table.withLock { table in
+            table.transition = false
+            self.table.broadcast()
+        }
+        logger.debug("freed")
+    }
+
+    /// Closes the window between close(2) and RELEASE (DESIGN §3).
+    ///
+    /// close(2) returns once FLUSH is answered, while RELEASE comes later and
+    /// asynchronously. A handle flushed since its last write may be closing,
+    /// so before anything observes the table it waits, at most `closeWindow`,
+    /// for the RELEASE of such handles. One that is still open after that
+    /// (a duplicate was closed, not the last descriptor) stops counting as
+    /// closing, so nobody waits for it twice.
+    private func settle(_ table: inout Table, _ waiter: borrowing Monitor<Table>.Waiter) {
+        guard table.flushedHandles > 0 else { return }
+        let deadline = MonotonicInstant.now.advanced(by: options.closeWindow)
+        while table.flushedHandles > 0 && waiter.wait(until: deadline) {}
+        guard table.flushedHandles > 0 else { return }
+        for (id, locks) in table.handles where locks.flushed {
+            table.handles[id]?.flushed = false
+        }
+        table.flushedHandles = 0
+    }
+
+    /// Logs each refusal once, with who asked and why. The reason never
+    /// holds bytes a client wrote, except a name that passed validation.
+    private func refusalsLogged(_ operation: String, _ caller: Caller, _ body: () throws(RecorderError) -> Void) throws(RecorderError) {
+        do {
+            try body()
+        } catch {
+            logger.notice("refused", metadata: [
+                "op": "\(operation)", "pid": "\(caller.pid)", "uid": "\(caller.uid)", "reason": "\(error)",
+            ])
+            throw error
+        }
+    }
+
+    static func map(_ error: DriveError) -> RecorderError {
+        switch error {
+        case .busy(let why): .busy(why)
+        case .timedOut: .timedOut
+        case .gone: .noDevice
+        case .failed(let why, _): .io(why)
+        }
+    }
+}
+
+/// One open file description of `acquire` or `acquire_force`: the owner of
+/// the locks taken through it.
+public final class LockHandle: Sendable {
+    public let id: UInt64
+    public let recorder: Recorder
+
+    init(id: UInt64, recorder: Recorder) {
+        self.id = id
+        self.recorder = recorder
+    }
+
+    public func acquire(_ name: ClientName, caller: Caller, force: Bool) throws(RecorderError) {
+        try recorder.acquire(name, handle: self, caller: caller, force: force)
+    }
+
+    public func acquire(_ input: UnsafeRawBufferPointer, caller: Caller, force: Bool) throws(RecorderError) {
+        try recorder.acquire(input, handle: self, caller: caller, force: force)
+    }
+
+    /// FUSE FLUSH: one descriptor of the handle was closed.
+    public func flushed() { recorder.flushed(id) }
+
+    /// FUSE RELEASE: the last descriptor is gone.
+    public func closed() { recorder.closed(id) }
+}

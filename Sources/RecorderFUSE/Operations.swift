@@ -1,0 +1,61 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CFuseShim
+
+/// The one table of low-level callbacks. Each finds the file system through
+/// the request's userdata and answers through a `Request`, exactly once.
+/// Operations not in the table answer ENOSYS (libfuse's default).
+enum Operations {
+    static let table: fuse_lowlevel_ops = {
+        var ops = fuse_lowlevel_ops()
+        ops.`init` = { _, connection in
+            if let connection { rfs_conn_want_atomic_o_trunc(connection) }
+        }
+        ops.lookup = { req, parent, name in
+            fileSystem(req).lookup(Request(req!), parent: Inode(rawValue: parent), name: String(cString: name!))
+        }
+        ops.getattr = { req, inode, _ in
+            fileSystem(req).getattr(Request(req!), inode: Inode(rawValue: inode))
+        }
+        ops.setattr = { req, inode, attributes, toSet, _ in
+            fileSystem(req).setattr(Request(req!), inode: Inode(rawValue: inode), attributes: attributes!.pointee, toSet: toSet)
+        }
+        ops.open = { req, inode, info in
+            fileSystem(req).open(Request(req!), inode: Inode(rawValue: inode), info: info!)
+        }
+        ops.read = { req, inode, size, offset, info in
+            fileSystem(req).read(Request(req!), inode: Inode(rawValue: inode), size: size, offset: Int(offset), handle: info!.pointee.fh)
+        }
+        ops.write = { req, inode, buffer, size, _, info in
+            fileSystem(req).write(Request(req!), inode: Inode(rawValue: inode),
+                                  data: UnsafeRawBufferPointer(start: buffer, count: size), handle: info!.pointee.fh)
+        }
+        ops.flush = { req, inode, info in
+            fileSystem(req).flush(Request(req!), inode: Inode(rawValue: inode), handle: info!.pointee.fh)
+        }
+        ops.release = { req, inode, info in
+            fileSystem(req).release(Request(req!), inode: Inode(rawValue: inode), handle: info!.pointee.fh)
+        }
+        ops.readdir = { req, inode, size, offset, _ in
+            fileSystem(req).readdir(Request(req!), inode: Inode(rawValue: inode), size: size, offset: Int(offset))
+        }
+        // Nothing can be created, removed, renamed or linked (DESIGN §1).
+        ops.mknod = { req, _, _, _, _ in Request(req!).fail(EPERM) }
+        ops.mkdir = { req, _, _, _ in Request(req!).fail(EPERM) }
+        ops.unlink = { req, _, _ in Request(req!).fail(EPERM) }
+        ops.rmdir = { req, _, _ in Request(req!).fail(EPERM) }
+        ops.symlink = { req, _, _, _ in Request(req!).fail(EPERM) }
+        ops.rename = { req, _, _, _, _, _ in Request(req!).fail(EPERM) }
+        ops.link = { req, _, _, _ in Request(req!).fail(EPERM) }
+        ops.create = { req, _, _, _, _ in Request(req!).fail(EPERM) }
+        ops.setxattr = { req, _, _, _, _, _ in Request(req!).fail(EPERM) }
+        ops.removexattr = { req, _, _ in Request(req!).fail(EPERM) }
+        return ops
+    }()
+
+    @inline(__always)
+    static func fileSystem(_ request: fuse_req_t?) -> RecorderFileSystem {
+        Unmanaged<RecorderFileSystem>.fromOpaque(fuse_req_userdata(request)!).takeUnretainedValue()
+    }
+}

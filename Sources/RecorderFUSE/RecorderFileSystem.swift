@@ -1,0 +1,246 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CFuseShim
+import Logging
+import RecorderCore
+import Synchronization
+
+/// The tree of DESIGN §1 over a set of recorders. It only translates: every
+/// decision about locks is the core's.
+public final class RecorderFileSystem: Sendable {
+    /// Recorders by slot; a slot is part of the inode numbers.
+    let recorders: [Recorder]
+    let slotByName: [String: Int]
+    let attributeTimeout: Double
+    let mountTime: timespec
+    let logger: Logger
+
+    public init(recorders: [Recorder], attributeTimeout: Double = 1.0, logger: Logger) {
+        self.recorders = recorders.sorted { $0.name < $1.name }
+        slotByName = Dictionary(uniqueKeysWithValues: self.recorders.enumerated().map { ($1.name, $0) })
+        self.attributeTimeout = attributeTimeout
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        mountTime = now
+        self.logger = logger
+    }
+
+    func recorder(_ slot: Int) -> Recorder? {
+        recorders.indices.contains(slot) ? recorders[slot] : nil
+    }
+
+    // MARK: Attributes
+
+    func attributes(of inode: Inode) -> stat? {
+        guard let node = inode.node else { return nil }
+        var attributes = stat()
+        attributes.st_ino = UInt(inode.rawValue)
+        attributes.st_atim = mountTime
+        attributes.st_mtim = mountTime
+        attributes.st_ctim = mountTime
+        attributes.st_blksize = 4096
+        switch node {
+        case .root:
+            attributes.st_mode = S_IFDIR | 0o555
+            attributes.st_nlink = 2 + UInt(recorders.count)
+        case .directory(let slot):
+            guard recorder(slot) != nil else { return nil }
+            attributes.st_mode = S_IFDIR | 0o555
+            attributes.st_nlink = 2
+        case .file(let file, let slot):
+            guard let recorder = recorder(slot) else { return nil }
+            attributes.st_nlink = 1
+            attributes.st_size = 4096
+            if file.isControl {
+                // Whoever may open the device node may lock it (DESIGN §6).
+                var device = stat()
+                if stat(recorder.drive.node, &device) == 0 {
+                    attributes.st_uid = device.st_uid
+                    attributes.st_gid = device.st_gid
+                    attributes.st_mode = S_IFREG | (device.st_mode & 0o222)
+                } else {
+                    attributes.st_mode = S_IFREG | 0o200
+                }
+            } else {
+                attributes.st_mode = S_IFREG | 0o444
+            }
+        }
+        return attributes
+    }
+
+    func entry(for inode: Inode) -> fuse_entry_param? {
+        guard let attributes = attributes(of: inode) else { return nil }
+        var entry = fuse_entry_param()
+        entry.ino = inode.rawValue
+        entry.attr = attributes
+        entry.attr_timeout = attributeTimeout
+        entry.entry_timeout = attributeTimeout
+        return entry
+    }
+
+    // MARK: Operations
+
+    func lookup(_ request: consuming Request, parent: Inode, name: String) {
+        let child: Inode?
+        switch parent.node {
+        case .root:
+            child = slotByName[name].map { Inode(directoryOf: $0) }
+        case .directory(let slot):
+            child = RecorderFile.byName[name].map { Inode(file: $0, of: slot) }
+        default:
+            return request.fail(ENOTDIR)
+        }
+        guard let child, let entry = entry(for: child) else { return request.fail(ENOENT) }
+        request.reply(entry: entry)
+    }
+
+    func getattr(_ request: consuming Request, inode: Inode) {
+        guard let attributes = attributes(of: inode) else { return request.fail(ENOENT) }
+        request.reply(attributes: attributes, timeout: attributeTimeout)
+    }
+
+    /// `echo X > file` truncates first: a truncation to 0 of a control file
+    /// is accepted and does nothing. Nothing else can be changed.
+    func setattr(_ request: consuming Request, inode: Inode, attributes: stat, toSet: Int32) {
+        guard case .file(let file, _) = inode.node, let current = self.attributes(of: inode) else {
+            return request.fail(inode.node == nil ? ENOENT : EPERM)
+        }
+        let timeBits = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW
+            | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME
+        let truncation = toSet & FUSE_SET_ATTR_SIZE != 0
+        guard file.isControl, truncation, attributes.st_size == 0, toSet & ~(FUSE_SET_ATTR_SIZE | timeBits) == 0 else {
+            return request.fail(EPERM)
+        }
+        request.reply(attributes: current, timeout: attributeTimeout)
+    }
+
+    func open(_ request: consuming Request, inode: Inode, info: UnsafeMutablePointer<fuse_file_info>) {
+        guard case .file(let file, let slot) = inode.node, let recorder = recorder(slot) else {
+            return request.fail(ENOENT)
+        }
+        let access = info.pointee.flags & O_ACCMODE
+        guard access == (file.isControl ? O_WRONLY : O_RDONLY) else { return request.fail(EACCES) }
+        if file.takesLocks {
+            info.pointee.fh = UInt64(UInt(bitPattern: Unmanaged.passRetained(recorder.makeHandle()).toOpaque()))
+        } else if !file.isControl {
+            info.pointee.fh = UInt64(UInt(bitPattern: Unmanaged.passRetained(ValueHandle()).toOpaque()))
+        }
+        rfs_fi_set_direct_io(info)
+        request.reply(open: info)
+    }
+
+    func read(_ request: consuming Request, inode: Inode, size: Int, offset: Int, handle: UInt64) {
+        guard case .file(let file, let slot) = inode.node, !file.isControl, let recorder = recorder(slot) else {
+            return request.fail(EBADF)
+        }
+        guard let value = ValueHandle.from(handle) else { return request.fail(EBADF) }
+        let bytes: ArraySlice<UInt8>
+        do {
+            bytes = try value.read(at: offset, count: size) { () throws(RecorderError) in
+                try content(of: file, recorder)
+            }
+        } catch {
+            return request.fail(error)
+        }
+        request.reply(data: bytes)
+    }
+
+    func write(_ request: consuming Request, inode: Inode, data: UnsafeRawBufferPointer, handle: UInt64) {
+        guard case .file(let file, let slot) = inode.node, file.isControl, let recorder = recorder(slot) else {
+            return request.fail(EBADF)
+        }
+        let caller = request.caller
+        do {
+            if file.takesLocks {
+                guard let lockHandle = Self.lockHandle(handle) else { return request.fail(EBADF) }
+                try lockHandle.acquire(data, caller: caller, force: file == .acquireForce)
+            } else {
+                try recorder.release(data, caller: caller)
+            }
+            request.reply(written: data.count)
+        } catch {
+            request.fail(error)
+        }
+    }
+
+    func flush(_ request: consuming Request, inode: Inode, handle: UInt64) {
+        if case .file(let file, _) = inode.node, file.takesLocks {
+            Self.lockHandle(handle)?.flushed()
+        }
+        request.succeed()
+    }
+
+    func release(_ request: consuming Request, inode: Inode, handle: UInt64) {
+        if handle != 0, case .file(let file, _) = inode.node {
+            let pointer = UnsafeRawPointer(bitPattern: UInt(handle))!
+            if file.takesLocks {
+                Unmanaged<LockHandle>.fromOpaque(pointer).takeRetainedValue().closed()
+            } else if !file.isControl {
+                Unmanaged<ValueHandle>.fromOpaque(pointer).release()
+            }
+        }
+        request.succeed()
+    }
+
+    func readdir(_ request: consuming Request, inode: Inode, size: Int, offset: Int) {
+        var entries: [(name: String, inode: Inode, mode: mode_t)] = []
+        switch inode.node {
+        case .root:
+            entries = [(".", .root, S_IFDIR), ("..", .root, S_IFDIR)]
+            for (slot, recorder) in recorders.enumerated() {
+                entries.append((recorder.name, Inode(directoryOf: slot), S_IFDIR))
+            }
+        case .directory(let slot):
+            entries = [(".", Inode(directoryOf: slot), S_IFDIR), ("..", .root, S_IFDIR)]
+            for file in RecorderFile.allCases {
+                entries.append((file.name, Inode(file: file, of: slot), S_IFREG))
+            }
+        case .file:
+            return request.fail(ENOTDIR)
+        case nil:
+            return request.fail(ENOENT)
+        }
+        request.reply(directory: entries, size: size, offset: offset)
+    }
+
+    /// What a value file holds now: one value, ending in "\n" (sysfs rules).
+    func content(of file: RecorderFile, _ recorder: Recorder) throws(RecorderError) -> [UInt8] {
+        switch file {
+        case .owner:
+            guard let holder = try recorder.snapshot().holder else { return [] }
+            return Array(holder.name.value.utf8) + [UInt8(ascii: "\n")]
+        case .lockcount:
+            return Array("\(try recorder.snapshot().lockCount)\n".utf8)
+        case .device:
+            return Array("\(recorder.drive.node)\n".utf8)
+        case .acquire, .acquireForce, .release:
+            return []
+        }
+    }
+
+    static func lockHandle(_ handle: UInt64) -> LockHandle? {
+        guard let pointer = UnsafeRawPointer(bitPattern: UInt(handle)) else { return nil }
+        return Unmanaged<LockHandle>.fromOpaque(pointer).takeUnretainedValue()
+    }
+}
+
+/// One open of a value file. The value is read anew at offset 0 and kept for
+/// reads at later offsets, so a value read in pieces is never torn.
+final class ValueHandle: Sendable {
+    private let value = Mutex<[UInt8]?>(nil)
+
+    static func from(_ handle: UInt64) -> ValueHandle? {
+        guard let pointer = UnsafeRawPointer(bitPattern: UInt(handle)) else { return nil }
+        return Unmanaged<ValueHandle>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    func read(at offset: Int, count: Int, refresh: () throws(RecorderError) -> [UInt8]) throws(RecorderError) -> ArraySlice<UInt8> {
+        let bytes = try value.withLock { (value) throws(RecorderError) -> [UInt8] in
+            if offset == 0 || value == nil { value = try refresh() }
+            return value!
+        }
+        let start = min(offset, bytes.count)
+        return bytes[start..<min(start + count, bytes.count)]
+    }
+}

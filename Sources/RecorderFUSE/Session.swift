@@ -1,0 +1,93 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CFuseShim
+import Logging
+import RecorderCore
+
+/// How the tree is mounted.
+public struct MountOptions: Sendable {
+    public var allowOther = false
+    /// libfuse prints every request.
+    public var debug = false
+    /// Worker threads at most: operations may wait (bounded) for a RELEASE
+    /// that another worker must deliver, so keep more than a handful.
+    public var maxThreads: UInt32 = 64
+
+    public init(allowOther: Bool = false, debug: Bool = false) {
+        self.allowOther = allowOther
+        self.debug = debug
+    }
+}
+
+public enum SessionError: Error, CustomStringConvertible {
+    case cannotCreate
+    case cannotMount(String)
+
+    public var description: String {
+        switch self {
+        case .cannotCreate: "libfuse could not create a session"
+        case .cannotMount(let path): "cannot mount on \(path)"
+        }
+    }
+}
+
+/// A mounted FUSE session serving a `RecorderFileSystem`.
+///
+/// Lifecycle, as libfuse's examples: create the session, install signal
+/// handlers, mount, loop; then tear down in strict reverse order.
+public final class Session {
+    private let fileSystem: RecorderFileSystem
+    private let session: OpaquePointer
+    private let options: MountOptions
+    private let userdata: Unmanaged<RecorderFileSystem>
+    public let mountPoint: String
+    private var mounted = false
+
+    public init(fileSystem: RecorderFileSystem, mountPoint: String, options: MountOptions) throws(SessionError) {
+        self.fileSystem = fileSystem
+        self.options = options
+        self.mountPoint = mountPoint
+        var mountOptions = "fsname=recorderfs,subtype=recorderfs,default_permissions"
+        if options.allowOther { mountOptions += ",allow_other" }
+        var arguments = ["recorderfs", "-o", mountOptions]
+        if options.debug { arguments.append("-d") }
+        userdata = Unmanaged.passRetained(fileSystem)
+        var operations = Operations.table
+        var cArguments = arguments.map { strdup($0) }
+        defer { cArguments.forEach { free($0) } }
+        guard let session = rfs_session_new(Int32(cArguments.count), &cArguments, &operations, userdata.toOpaque()) else {
+            userdata.release()
+            throw .cannotCreate
+        }
+        self.session = session
+        guard fuse_set_signal_handlers(session) == 0 else {
+            fuse_session_destroy(session)
+            userdata.release()
+            throw .cannotCreate
+        }
+        guard fuse_session_mount(session, mountPoint) == 0 else {
+            fuse_remove_signal_handlers(session)
+            fuse_session_destroy(session)
+            userdata.release()
+            throw .cannotMount(mountPoint)
+        }
+        mounted = true
+    }
+
+    /// Serves requests until SIGTERM, SIGINT or an unmount; then unmounts.
+    @discardableResult
+    public func run() -> Int32 {
+        let status = rfs_session_loop_mt(session, options.maxThreads, 4)
+        fuse_session_unmount(session)
+        mounted = false
+        return status
+    }
+
+    deinit {
+        fuse_remove_signal_handlers(session)
+        if mounted { fuse_session_unmount(session) }
+        fuse_session_destroy(session)
+        userdata.release()
+    }
+}

@@ -1,0 +1,74 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `mount --daemon`: the command starts itself again in a new session and
+/// returns once that copy says the tree is mounted. Starting a fresh process
+/// instead of forking keeps the runtime's threads and locks out of it.
+enum Daemon {
+    static let readyVariable = "RECORDERFS_READY_FD"
+    /// glibc's POSIX_SPAWN_SETSID, hidden behind _GNU_SOURCE.
+    static let spawnSetSID: Int16 = 0x80
+
+    /// Starts the background copy and exits with 0 once it is ready, or with
+    /// its failure status.
+    static func start() throws -> Never {
+        var pipeEnds: [Int32] = [0, 0]
+        guard pipe(&pipeEnds) == 0 else { throw Failure("cannot start the daemon: \(errorText(errno)).") }
+        let (readEnd, writeEnd) = (pipeEnds[0], pipeEnds[1])
+        _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
+        let childReady: Int32 = 3
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, writeEnd, childReady)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, spawnSetSID)
+
+        let arguments = CommandLine.arguments.filter { $0 != "--daemon" }
+        var cArguments = arguments.map { strdup($0) } + [nil]
+        defer { cArguments.forEach { free($0) } }
+        var environment = Array((0...).lazy.map { environ[$0] }.prefix { $0 != nil }.map { String(cString: $0!) }
+            .filter { !$0.hasPrefix(readyVariable + "=") })
+        environment.append("\(readyVariable)=\(childReady)")
+        var cEnvironment = environment.map { strdup($0) } + [nil]
+        defer { cEnvironment.forEach { free($0) } }
+
+        var pid = pid_t()
+        let spawned = posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, &cArguments, &cEnvironment)
+        close(writeEnd)
+        guard spawned == 0 else { throw Failure("cannot start the daemon: \(errorText(spawned)).") }
+
+        var byte: UInt8 = 0
+        var count = 0
+        repeat { count = read(readEnd, &byte, 1) } while count < 0 && errno == EINTR
+        if count == 1 { exit(0) }
+        // The copy exited before it was ready; it said why on stderr.
+        let status = waitStatus(pid)
+        exit(status == 0 ? 1 : status)
+    }
+}
+
+/// The pipe on which a background copy says it is ready.
+struct ReadinessPipe {
+    let descriptor: Int32
+
+    static let inherited: ReadinessPipe? = {
+        guard let value = getenv(Daemon.readyVariable), let descriptor = Int32(String(cString: value)),
+              fcntl(descriptor, F_GETFD) >= 0 else { return nil }
+        unsetenv(Daemon.readyVariable)
+        _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
+        return ReadinessPipe(descriptor: descriptor)
+    }()
+
+    func signalReady() {
+        var byte: UInt8 = 1
+        _ = write(descriptor, &byte, 1)
+        close(descriptor)
+    }
+}

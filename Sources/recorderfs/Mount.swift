@@ -1,0 +1,168 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Logging
+import RecorderCore
+import RecorderFUSE
+
+struct Mount: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Mount the recorder tree (in the foreground unless --daemon).")
+
+    @OptionGroup var target: MountPointArgument
+
+    @Option(name: .customLong("device"), help: ArgumentHelp(
+        "A recorder named NAME on the block device PATH (repeatable).", valueName: "NAME=PATH"))
+    var devices: [DeviceSpec] = []
+
+    @Option(name: .customLong("virtual"), help: ArgumentHelp(
+        "A stand-in recorder NAME on a loop device with a small image (repeatable).", valueName: "NAME"))
+    var virtuals: [String] = []
+
+    @Flag(help: "Do not look for optical drives; use only --device and --virtual recorders.")
+    var noDiscover = false
+
+    @Flag(help: "Also keep an O_EXCL descriptor while locked: the kernel refuses mount(8) and other exclusive openers, the holder's burner too.")
+    var exclusive = false
+
+    @Option(help: ArgumentHelp("The deadline of a call into the drive.", valueName: "SECONDS"))
+    var timeout: Double = 5
+
+    @Flag(help: "Let users other than the one mounting use the tree (containers, other users).")
+    var allowOther = false
+
+    @Flag(help: "Return once the tree is mounted, and keep serving it in the background.")
+    var daemon = false
+
+    @Flag(help: "Log every operation, and libfuse's requests.")
+    var debug = false
+
+    func validate() throws {
+        var names = Set<String>()
+        for name in devices.map(\.name) + virtuals {
+            guard DeviceSpec.isValidName(name) else {
+                throw ValidationError("'\(name)' is not a valid recorder name (letters, digits, '.', '-', '_').")
+            }
+            guard names.insert(name).inserted else {
+                throw ValidationError("The recorder name '\(name)' is given twice.")
+            }
+        }
+        guard timeout > 0, timeout <= 3600 else {
+            throw ValidationError("--timeout must be between 0 and 3600 seconds.")
+        }
+    }
+
+    func run() throws {
+        try reporting {
+            if daemon && ReadinessPipe.inherited == nil {
+                try Daemon.start()
+            }
+            try serve()
+        }
+    }
+
+    private func serve() throws {
+        var logger = Logger(label: "recorderfs")
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        logger = Logger(label: "recorderfs")
+        logger.logLevel = debug ? .debug : .notice
+
+        let mountPoint = try prepareMountPoint(target.mountPoint, logger: logger)
+        for device in devices {
+            var info = stat()
+            guard stat(device.path, &info) == 0 else {
+                throw Failure("cannot use \(device.path) for \(device.name): \(errorText(errno)).")
+            }
+            guard info.st_mode & S_IFMT == S_IFBLK else {
+                throw Failure("cannot use \(device.path) for \(device.name): it is not a block device.")
+            }
+        }
+
+        var discs: [VirtualDisc] = []
+        defer { discs.forEach { $0.detach() } }
+        var drives: [(String, BlockDrive)] = devices.map { ($0.name, BlockDrive(node: $0.path)) }
+        for name in virtuals {
+            do {
+                let disc = try VirtualDisc()
+                discs.append(disc)
+                drives.append((name, BlockDrive(node: disc.node)))
+            } catch {
+                throw Failure("cannot create the virtual recorder \(name): \(error).")
+            }
+        }
+
+        let options = RecorderOptions(exclusive: exclusive, timeout: .milliseconds(Int64(timeout * 1000)))
+        let recorders = drives.map { Recorder(name: $0.0, drive: $0.1, options: options, logger: logger) }
+        let fileSystem = RecorderFileSystem(recorders: recorders, logger: logger)
+        let session: Session
+        do {
+            session = try Session(fileSystem: fileSystem, mountPoint: mountPoint,
+                                  options: MountOptions(allowOther: allowOther, debug: debug))
+        } catch {
+            throw Failure("\(error).")
+        }
+        let names = recorders.map { "\($0.name)=\($0.drive.node)" }.sorted().joined(separator: " ")
+        logger.notice("mounted", metadata: ["mountpoint": "\(mountPoint)", "recorders": "\(names)"])
+        ReadinessPipe.inherited?.signalReady()
+        session.run()
+        recorders.forEach { $0.remove() }
+        logger.notice("unmounted", metadata: ["mountpoint": "\(mountPoint)"])
+    }
+
+    /// Checks the mountpoint, and removes a stale mount a killed daemon left.
+    private func prepareMountPoint(_ path: String, logger: Logger) throws -> String {
+        var info = stat()
+        if stat(path, &info) != 0 && errno == ENOTCONN {
+            let absolute = path.hasPrefix("/") ? path : currentDirectory() + "/" + path
+            logger.notice("removing the stale mount of a daemon that is gone", metadata: ["mountpoint": "\(absolute)"])
+            if umount2(absolute, Int32(MNT_DETACH)) != 0 && runProgram(["fusermount3", "-u", "-z", absolute]) != 0 {
+                throw Failure("cannot remove the stale mount on \(path).")
+            }
+        }
+        guard stat(path, &info) == 0 else {
+            throw Failure("the mountpoint \(path) \(errno == ENOENT ? "does not exist" : "cannot be used: \(errorText(errno))").")
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw Failure("the mountpoint \(path) is not a directory.")
+        }
+        guard let resolved = resolvedPath(path) else {
+            throw Failure("the mountpoint \(path) cannot be resolved: \(errorText(errno)).")
+        }
+        if recorderfsMount(at: resolved) != nil {
+            throw Failure("recorderfs is already mounted on \(resolved).")
+        }
+        return resolved
+    }
+}
+
+private func currentDirectory() -> String {
+    guard let directory = getcwd(nil, 0) else { return "." }
+    defer { free(directory) }
+    return String(cString: directory)
+}
+
+/// `--device NAME=PATH`.
+struct DeviceSpec: ExpressibleByArgument {
+    var name: String
+    var path: String
+
+    init?(argument: String) {
+        guard let equals = argument.firstIndex(of: "="), equals != argument.startIndex else { return nil }
+        name = String(argument[..<equals])
+        path = String(argument[argument.index(after: equals)...])
+        guard !path.isEmpty else { return nil }
+    }
+
+    static var defaultCompletionKind: CompletionKind { .file() }
+
+    /// A recorder name is a directory name of the tree.
+    static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 64 && name != "." && name != ".."
+            && name.utf8.allSatisfy { byte in
+                (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+                    || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+                    || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
+            }
+    }
+}
