@@ -31,7 +31,7 @@ public final class Monitor<State>: @unchecked Sendable {
     }
 
     /// Runs `body` with the state locked. `body` may wait on the monitor.
-    public func withLock<R, E: Error>(_ body: (inout State, borrowing Waiter) throws(E) -> R) throws(E) -> R {
+    public func withLock<R, E: Error>(_ body: (inout State, Waiter) throws(E) -> R) throws(E) -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body(&state, Waiter(monitor: self))
@@ -49,8 +49,9 @@ public final class Monitor<State>: @unchecked Sendable {
         pthread_cond_broadcast(condition)
     }
 
-    /// Lets a body holding the lock wait for a broadcast.
-    public struct Waiter: ~Copyable {
+    /// Lets a body holding the lock wait for a broadcast; valid only inside
+    /// that body.
+    public struct Waiter {
         fileprivate let monitor: Monitor
 
         /// Waits until a broadcast or `deadline`; returns false once the

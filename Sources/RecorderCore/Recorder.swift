@@ -195,7 +195,7 @@ public final class Recorder: Sendable {
     private func takeLock(_ name: ClientName, handle id: UInt64, caller: Caller, force: Bool) throws(RecorderError) {
         let deadline = MonotonicInstant.now.advanced(by: options.timeout)
         // Under the lock: nest, refuse, or reserve the drive transition.
-        try table.withLock { (table, waiter) throws(RecorderError) in
+        let nested = try table.withLock { (table, waiter) throws(RecorderError) -> Bool in
             if var locks = table.handles[id], locks.flushed {
                 // A write through the handle proves it is still open.
                 locks.flushed = false
@@ -210,13 +210,15 @@ public final class Recorder: Sendable {
                         throw .busy("held by \(holder.name) (uid \(holder.uid))")
                     }
                     addLock(&table, handle: id, pid: caller.pid)
-                    return
+                    return true
                 }
                 guard table.transition else { break }
                 guard waiter.wait(until: deadline) || !table.transition else { throw .timedOut }
             }
             table.transition = true
+            return false
         }
+        if nested { return }
         // The recorder is free and reserved for this call: claim the drive.
         var outcome: Result<Void, RecorderError>
         do {
@@ -296,7 +298,7 @@ public final class Recorder: Sendable {
     /// for the RELEASE of such handles. One that is still open after that
     /// (a duplicate was closed, not the last descriptor) stops counting as
     /// closing, so nobody waits for it twice.
-    private func settle(_ table: inout Table, _ waiter: borrowing Monitor<Table>.Waiter) {
+    private func settle(_ table: inout Table, _ waiter: Monitor<Table>.Waiter) {
         guard table.flushedHandles > 0 else { return }
         let deadline = MonotonicInstant.now.advanced(by: options.closeWindow)
         while table.flushedHandles > 0 && waiter.wait(until: deadline) {}
