@@ -52,8 +52,11 @@ struct Hold: ParsableCommand {
                 let code = errno
                 let label = directory.split(separator: "/").last.map(String.init) ?? directory
                 if code == EBUSY {
-                    let owner = readValue("\(directory)/owner").map { $0.isEmpty ? "" : " by \($0.dropLast())" } ?? ""
-                    throw Failure("\(label) is busy (held\(owner), or a volume is mounted).", status: Self.busyStatus)
+                    let owner = readValue("\(directory)/owner") ?? ""
+                    let why = owner.isEmpty
+                        ? "a volume of the drive is mounted, or another program holds it"
+                        : "held by \(owner.dropLast())"
+                    throw Failure("\(label) is busy: \(why).", status: Self.busyStatus)
                 }
                 throw Failure("cannot lock \(label): \(errorText(code)).")
             }

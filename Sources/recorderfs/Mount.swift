@@ -112,35 +112,28 @@ struct Mount: ParsableCommand {
 
     /// Checks the mountpoint, and removes a stale mount a killed daemon left.
     private func prepareMountPoint(_ path: String, logger: Logger) throws -> String {
-        var info = stat()
-        if stat(path, &info) != 0 && errno == ENOTCONN {
-            let absolute = path.hasPrefix("/") ? path : currentDirectory() + "/" + path
+        let absolute = resolvedPath(path) ?? absolutePath(path)
+        if recorderfsMount(at: absolute) != nil {
+            guard !isConnected(absolute) else {
+                throw Failure("recorderfs is already mounted on \(absolute).")
+            }
             logger.notice("removing the stale mount of a daemon that is gone", metadata: ["mountpoint": "\(absolute)"])
             if umount2(absolute, Int32(MNT_DETACH)) != 0 && runProgram(["fusermount3", "-u", "-z", absolute]) != 0 {
-                throw Failure("cannot remove the stale mount on \(path).")
+                throw Failure("cannot remove the stale mount on \(absolute).")
             }
         }
+        var info = stat()
         guard stat(path, &info) == 0 else {
             throw Failure("the mountpoint \(path) \(errno == ENOENT ? "does not exist" : "cannot be used: \(errorText(errno))").")
         }
         guard info.st_mode & S_IFMT == S_IFDIR else {
             throw Failure("the mountpoint \(path) is not a directory.")
         }
-        guard let resolved = resolvedPath(path) else {
-            throw Failure("the mountpoint \(path) cannot be resolved: \(errorText(errno)).")
-        }
-        if recorderfsMount(at: resolved) != nil {
-            throw Failure("recorderfs is already mounted on \(resolved).")
-        }
-        return resolved
+        return resolvedPath(path) ?? absolute
     }
 }
 
-private func currentDirectory() -> String {
-    guard let directory = getcwd(nil, 0) else { return "." }
-    defer { free(directory) }
-    return String(cString: directory)
-}
+
 
 /// `--device NAME=PATH`.
 struct DeviceSpec: ExpressibleByArgument {

@@ -44,6 +44,21 @@ func resolvedPath(_ path: String) -> String? {
     return String(cString: resolved)
 }
 
+/// `path` made absolute without touching it (a dead mount cannot be resolved).
+func absolutePath(_ path: String) -> String {
+    if path.hasPrefix("/") { return path }
+    guard let directory = getcwd(nil, 0) else { return path }
+    defer { free(directory) }
+    return String(cString: directory) + "/" + path
+}
+
+/// Whether a daemon still serves the FUSE mount at `path`: a mount whose
+/// daemon is gone answers ENOTCONN.
+func isConnected(_ path: String) -> Bool {
+    var info = statvfs()
+    return statvfs(path, &info) == 0 || errno != ENOTCONN
+}
+
 /// The recorderfs mount at `path`, if there is one.
 func recorderfsMount(at path: String) -> MountTable.Entry? {
     guard let table = try? MountTable.current(), let entry = table.entry(at: path) else { return nil }

@@ -11,7 +11,8 @@ struct Unmount: ParsableCommand {
 
     func run() throws {
         try reporting {
-            guard let mountPoint = resolvedPath(target.mountPoint) ?? staleMountPoint(target.mountPoint),
+            let mountPoint = resolvedPath(target.mountPoint) ?? absolutePath(target.mountPoint)
+            guard
                   recorderfsMount(at: mountPoint) != nil else {
                 throw Failure("\(target.mountPoint) is not a recorderfs mount.")
             }
@@ -21,12 +22,5 @@ struct Unmount: ParsableCommand {
             if code == EPERM && runProgram(["fusermount3", "-u", mountPoint]) == 0 { return }
             throw Failure("cannot unmount \(mountPoint): \(errorText(code)).")
         }
-    }
-
-    /// The mount of a daemon that was killed cannot be resolved (ENOTCONN);
-    /// its mount table entry still names it.
-    private func staleMountPoint(_ path: String) -> String? {
-        guard errno == ENOTCONN, path.hasPrefix("/") else { return nil }
-        return path
     }
 }
