@@ -82,6 +82,11 @@ public final class BlockDrive: Drive {
         try? descriptor?.close()
     }
 
+    public func describe() -> DriveDescription {
+        guard let device = Udev()?.blockDevice(node: node) else { return DriveDescription() }
+        return DriveDescription(device)
+    }
+
     private func open(exclusive: Bool) throws(DriveError) -> FileDescriptor {
         var options: FileDescriptor.OpenOptions = [.nonBlocking, .closeOnExec]
         if exclusive { options.insert(.exclusiveCreate) }

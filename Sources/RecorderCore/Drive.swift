@@ -45,4 +45,11 @@ public protocol Drive: AnyObject, Sendable {
 
     /// Drops the claim taken by `claim`. Never fails: it closes descriptors.
     func unclaim()
+
+    /// What the drive is, now (vendor, capabilities, medium…).
+    func describe() -> DriveDescription
+}
+
+extension Drive {
+    public func describe() -> DriveDescription { DriveDescription() }
 }

@@ -46,10 +46,12 @@ public final class Recorder: Sendable {
 
     struct HandleLocks {
         var count: Int
-        /// The handle got a FLUSH after its last write: its descriptor may be
-        /// the last one, and its RELEASE may be on the way.
-        var flushed: Bool
         var pid: Int32
+        /// The file tables (FUSE lock owners) that wrote through the handle
+        /// and have not closed a descriptor of it since: while one remains,
+        /// a FLUSH from elsewhere (a child that inherited the descriptor)
+        /// cannot be the last close.
+        var writers: [UInt64] = []
     }
 
     struct Table {
@@ -60,7 +62,9 @@ public final class Recorder: Sendable {
         var order: [UInt64] = []
         /// The handles that hold at least one lock.
         var handles: [UInt64: HandleLocks] = [:]
-        var flushedHandles = 0
+        /// Handles that may be closing, and when their FLUSH came: their
+        /// RELEASE may be on the way (see `settle`).
+        var flushed: [UInt64: MonotonicInstant] = [:]
         /// The drive is being claimed or unclaimed.
         var transition = false
         var removed = false
@@ -89,6 +93,22 @@ public final class Recorder: Sendable {
             settle(&table, waiter)
             if table.removed { throw .noDevice }
             return RecorderSnapshot(holder: table.holder, lockCount: table.lockCount)
+        }
+    }
+
+    /// What the drive is, now.
+    public func description() throws(RecorderError) -> DriveDescription {
+        if table.withLock({ $0.removed }) { throw .noDevice }
+        return drive.describe()
+    }
+
+    /// The mount points of the drive's volumes, now.
+    public func volumes() throws(RecorderError) -> [String] {
+        if table.withLock({ $0.removed }) { throw .noDevice }
+        do {
+            return try drive.mountPoints()
+        } catch {
+            throw Self.map(error)
         }
     }
 
@@ -135,7 +155,7 @@ public final class Recorder: Sendable {
                 locks.count -= 1
                 if locks.count == 0 {
                     table.handles[id] = nil
-                    if locks.flushed { table.flushedHandles -= 1 }
+                    table.flushed[id] = nil
                 } else {
                     table.handles[id] = locks
                 }
@@ -147,13 +167,16 @@ public final class Recorder: Sendable {
         if freed { finishFree() }
     }
 
-    /// The handle's descriptor was closed, perhaps its last one (FUSE FLUSH).
-    func flushed(_ id: UInt64) {
+    /// A descriptor of the handle was closed by the file table `owner`,
+    /// perhaps the last one (FUSE FLUSH).
+    func flushed(_ id: UInt64, owner: UInt64) {
         table.withLock { table in
-            guard var locks = table.handles[id], !locks.flushed else { return }
-            locks.flushed = true
+            guard var locks = table.handles[id] else { return }
+            locks.writers.removeAll { $0 == owner }
             table.handles[id] = locks
-            table.flushedHandles += 1
+            if locks.writers.isEmpty && table.flushed[id] == nil {
+                table.flushed[id] = .now
+            }
         }
     }
 
@@ -161,7 +184,7 @@ public final class Recorder: Sendable {
     func closed(_ id: UInt64) {
         let freed = table.withLock { table -> Bool in
             guard let locks = table.handles.removeValue(forKey: id) else { return false }
-            if locks.flushed { table.flushedHandles -= 1 }
+            table.flushed[id] = nil
             table.lockCount -= locks.count
             if table.order.count > 2 * table.lockCount + 64 {
                 let live = table.handles
@@ -183,7 +206,7 @@ public final class Recorder: Sendable {
             table.lockCount = 0
             table.order = []
             table.handles = [:]
-            table.flushedHandles = 0
+            table.flushed = [:]
             self.table.broadcast()
             return claimed
         }
@@ -196,12 +219,8 @@ public final class Recorder: Sendable {
         let deadline = MonotonicInstant.now.advanced(by: options.timeout)
         // Under the lock: nest, refuse, or reserve the drive transition.
         let nested = try table.withLock { (table, waiter) throws(RecorderError) -> Bool in
-            if var locks = table.handles[id], locks.flushed {
-                // A write through the handle proves it is still open.
-                locks.flushed = false
-                table.handles[id] = locks
-                table.flushedHandles -= 1
-            }
+            // A write through the handle proves it is still open.
+            table.flushed[id] = nil
             settle(&table, waiter)
             while true {
                 if table.removed { throw .noDevice }
@@ -209,7 +228,7 @@ public final class Recorder: Sendable {
                     guard holder.name == name && holder.uid == caller.uid else {
                         throw .busy("held by \(holder.name) (uid \(holder.uid))")
                     }
-                    addLock(&table, handle: id, pid: caller.pid)
+                    addLock(&table, handle: id, caller: caller)
                     return true
                 }
                 guard table.transition else { break }
@@ -236,7 +255,7 @@ public final class Recorder: Sendable {
                 return true
             }
             table.holder = Holder(name: name, uid: caller.uid)
-            addLock(&table, handle: id, pid: caller.pid)
+            addLock(&table, handle: id, caller: caller)
             return false
         }
         if undo { drive.unclaim() }
@@ -265,8 +284,11 @@ public final class Recorder: Sendable {
         try drive.claim(exclusive: options.exclusive && confirmed, deadline: deadline)
     }
 
-    private func addLock(_ table: inout Table, handle id: UInt64, pid: Int32) {
-        table.handles[id, default: HandleLocks(count: 0, flushed: false, pid: pid)].count += 1
+    private func addLock(_ table: inout Table, handle id: UInt64, caller: Caller) {
+        table.handles[id, default: HandleLocks(count: 0, pid: caller.pid)].count += 1
+        if !table.handles[id]!.writers.contains(caller.lockOwner) {
+            table.handles[id]!.writers.append(caller.lockOwner)
+        }
         table.order.append(id)
         table.lockCount += 1
     }
@@ -293,20 +315,29 @@ public final class Recorder: Sendable {
     /// Closes the window between close(2) and RELEASE (DESIGN §3).
     ///
     /// close(2) returns once FLUSH is answered, while RELEASE comes later and
-    /// asynchronously. A handle flushed since its last write may be closing,
-    /// so before anything observes the table it waits, at most `closeWindow`,
-    /// for the RELEASE of such handles. One that is still open after that
-    /// (a duplicate was closed, not the last descriptor) stops counting as
-    /// closing, so nobody waits for it twice.
+    /// asynchronously. A handle flushed by its last known writer may be
+    /// closing, so before anything observes the table it waits for the
+    /// RELEASE of the handles flushed before this operation began, each at
+    /// most `closeWindow` after its FLUSH. A handle still open after its
+    /// window (a duplicate was closed, not the last descriptor) stops counting
+    /// as closing, so nobody waits for it twice.
     private func settle(_ table: inout Table, _ waiter: Monitor<Table>.Waiter) {
-        guard table.flushedHandles > 0 else { return }
-        let deadline = MonotonicInstant.now.advanced(by: options.closeWindow)
-        while table.flushedHandles > 0 && waiter.wait(until: deadline) {}
-        guard table.flushedHandles > 0 else { return }
-        for (id, locks) in table.handles where locks.flushed {
-            table.handles[id]?.flushed = false
+        guard !table.flushed.isEmpty else { return }
+        let start = MonotonicInstant.now
+        while !table.flushed.isEmpty {
+            let now = MonotonicInstant.now
+            var wakeUp: MonotonicInstant?
+            for (id, flushedAt) in table.flushed {
+                let expiry = flushedAt.advanced(by: options.closeWindow)
+                if expiry <= now {
+                    table.flushed[id] = nil
+                } else if flushedAt <= start {
+                    wakeUp = min(wakeUp ?? expiry, expiry)
+                }
+            }
+            guard let wakeUp else { return }
+            _ = waiter.wait(until: wakeUp)
         }
-        table.flushedHandles = 0
     }
 
     /// Logs each refusal once, with who asked and why. The reason never
@@ -351,8 +382,9 @@ public final class LockHandle: Sendable {
         try recorder.acquire(input, handle: self, caller: caller, force: force)
     }
 
-    /// FUSE FLUSH: one descriptor of the handle was closed.
-    public func flushed() { recorder.flushed(id) }
+    /// FUSE FLUSH: one descriptor of the handle was closed by the file
+    /// table `owner` (the kernel's lock owner of the request).
+    public func flushed(owner: UInt64 = 0) { recorder.flushed(id, owner: owner) }
 
     /// FUSE RELEASE: the last descriptor is gone.
     public func closed() { recorder.closed(id) }

@@ -2,30 +2,38 @@ import CFuseShim
 
 /// An inode number of the tree.
 ///
-/// The tree is static per recorder: the root is 1, recorder slot `s` has the
-/// directory `(s + 1) << 4` and its files `(s + 1) << 4 | (file + 1)`, so
-/// every lookup is arithmetic, never a search.
+/// The numbering is arithmetic, so every lookup is O(1): the root is 1,
+/// `by-id` is 2, recorder slot `s` has the directory `(s + 1) << 5`, its files
+/// `(s + 1) << 5 | (file + 1)` and its by-id link `(s + 1) << 5 | 31`. Slots
+/// are never reused, so an inode never names two recorders.
 struct Inode: Hashable, Sendable {
     var rawValue: fuse_ino_t
 
     static let root = Inode(rawValue: fuse_ino_t(FUSE_ROOT_ID))
+    static let byID = Inode(rawValue: 2)
+    private static let shift: fuse_ino_t = 5
+    private static let linkCode: fuse_ino_t = 31
 
     init(rawValue: fuse_ino_t) { self.rawValue = rawValue }
 
-    init(directoryOf slot: Int) { rawValue = fuse_ino_t(slot + 1) << 4 }
+    init(directoryOf slot: Int) { rawValue = fuse_ino_t(slot + 1) << Self.shift }
 
     init(file: RecorderFile, of slot: Int) {
-        rawValue = fuse_ino_t(slot + 1) << 4 | fuse_ino_t(file.rawValue + 1)
+        rawValue = fuse_ino_t(slot + 1) << Self.shift | fuse_ino_t(file.rawValue + 1)
     }
+
+    init(linkOf slot: Int) { rawValue = fuse_ino_t(slot + 1) << Self.shift | Self.linkCode }
 
     /// What this inode is, if it can exist.
     var node: Node? {
         if self == .root { return .root }
-        let slot = Int(rawValue >> 4) - 1
+        if self == .byID { return .byID }
+        let slot = Int(rawValue >> Self.shift) - 1
         guard slot >= 0 else { return nil }
-        let low = Int(rawValue & 0xF)
+        let low = rawValue & ((1 << Self.shift) - 1)
         if low == 0 { return .directory(slot: slot) }
-        guard let file = RecorderFile(rawValue: low - 1) else { return nil }
+        if low == Self.linkCode { return .link(slot: slot) }
+        guard let file = RecorderFile(rawValue: Int(low) - 1) else { return nil }
         return .file(file, slot: slot)
     }
 }
@@ -33,13 +41,18 @@ struct Inode: Hashable, Sendable {
 /// A node of the tree.
 enum Node: Equatable {
     case root
+    case byID
     case directory(slot: Int)
     case file(RecorderFile, slot: Int)
+    /// by-id/ID → ../NAME
+    case link(slot: Int)
 }
 
-/// The files of a recorder directory (DESIGN §1).
+/// The files of a recorder directory: the five of DESIGN §1, then the
+/// device information.
 enum RecorderFile: Int, CaseIterable, Sendable {
-    case owner, lockcount, acquire, acquireForce, release, device
+    case owner, lockcount, acquire, acquireForce, release
+    case device, vendor, model, revision, serial, capabilities, media, sg, volumes
 
     var name: String {
         switch self {
@@ -49,6 +62,14 @@ enum RecorderFile: Int, CaseIterable, Sendable {
         case .acquireForce: "acquire_force"
         case .release: "release"
         case .device: "device"
+        case .vendor: "vendor"
+        case .model: "model"
+        case .revision: "revision"
+        case .serial: "serial"
+        case .capabilities: "capabilities"
+        case .media: "media"
+        case .sg: "sg"
+        case .volumes: "volumes"
         }
     }
 
@@ -58,7 +79,7 @@ enum RecorderFile: Int, CaseIterable, Sendable {
     var isControl: Bool {
         switch self {
         case .acquire, .acquireForce, .release: true
-        case .owner, .lockcount, .device: false
+        default: false
         }
     }
 

@@ -29,16 +29,21 @@ enum Operations {
         }
         ops.write = { req, inode, buffer, size, _, info in
             fileSystem(req).write(Request(req!), inode: Inode(rawValue: inode),
-                                  data: UnsafeRawBufferPointer(start: buffer, count: size), handle: info!.pointee.fh)
+                                  data: UnsafeRawBufferPointer(start: buffer, count: size), handle: info!.pointee.fh,
+                                  lockOwner: rfs_fi_lock_owner(info))
         }
         ops.flush = { req, inode, info in
-            fileSystem(req).flush(Request(req!), inode: Inode(rawValue: inode), handle: info!.pointee.fh)
+            fileSystem(req).flush(Request(req!), inode: Inode(rawValue: inode), handle: info!.pointee.fh,
+                                  lockOwner: rfs_fi_lock_owner(info))
         }
         ops.release = { req, inode, info in
             fileSystem(req).release(Request(req!), inode: Inode(rawValue: inode), handle: info!.pointee.fh)
         }
         ops.readdir = { req, inode, size, offset, _ in
             fileSystem(req).readdir(Request(req!), inode: Inode(rawValue: inode), size: size, offset: Int(offset))
+        }
+        ops.readlink = { req, inode in
+            fileSystem(req).readlink(Request(req!), inode: Inode(rawValue: inode))
         }
         // Nothing can be created, removed, renamed or linked (DESIGN §1).
         ops.mknod = { req, _, _, _, _ in Request(req!).fail(EPERM) }

@@ -10,15 +10,13 @@ import Synchronization
 /// decision about locks is the core's.
 public final class RecorderFileSystem: Sendable {
     /// Recorders by slot; a slot is part of the inode numbers.
-    let recorders: [Recorder]
-    let slotByName: [String: Int]
+    let recorders: RecorderSet
     let attributeTimeout: Double
     let mountTime: timespec
     let logger: Logger
 
-    public init(recorders: [Recorder], attributeTimeout: Double = 1.0, logger: Logger) {
-        self.recorders = recorders.sorted { $0.name < $1.name }
-        slotByName = Dictionary(uniqueKeysWithValues: self.recorders.enumerated().map { ($1.name, $0) })
+    public init(recorders: RecorderSet, attributeTimeout: Double = 1.0, logger: Logger) {
+        self.recorders = recorders
         self.attributeTimeout = attributeTimeout
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
@@ -27,7 +25,7 @@ public final class RecorderFileSystem: Sendable {
     }
 
     func recorder(_ slot: Int) -> Recorder? {
-        recorders.indices.contains(slot) ? recorders[slot] : nil
+        recorders.recorder(slot: slot)
     }
 
     // MARK: Attributes
@@ -43,7 +41,15 @@ public final class RecorderFileSystem: Sendable {
         switch node {
         case .root:
             attributes.st_mode = S_IFDIR | 0o555
-            attributes.st_nlink = 2 + UInt(recorders.count)
+            attributes.st_nlink = 3 + UInt(recorders.entries.count)
+        case .byID:
+            attributes.st_mode = S_IFDIR | 0o555
+            attributes.st_nlink = 2
+        case .link(let slot):
+            guard let entry = recorders.entry(slot: slot), entry.stableID != nil else { return nil }
+            attributes.st_mode = S_IFLNK | 0o777
+            attributes.st_nlink = 1
+            attributes.st_size = Int(linkTarget(entry.recorder).utf8.count)
         case .directory(let slot):
             guard recorder(slot) != nil else { return nil }
             attributes.st_mode = S_IFDIR | 0o555
@@ -85,7 +91,9 @@ public final class RecorderFileSystem: Sendable {
         let child: Inode?
         switch parent.node {
         case .root:
-            child = slotByName[name].map { Inode(directoryOf: $0) }
+            child = name == "by-id" ? .byID : recorders.slot(named: name).map { Inode(directoryOf: $0) }
+        case .byID:
+            child = recorders.slot(stableID: name).map { Inode(linkOf: $0) }
         case .directory(let slot):
             child = RecorderFile.byName[name].map { Inode(file: $0, of: slot) }
         default:
@@ -116,9 +124,8 @@ public final class RecorderFileSystem: Sendable {
     }
 
     func open(_ request: consuming Request, inode: Inode, info: UnsafeMutablePointer<fuse_file_info>) {
-        guard case .file(let file, let slot) = inode.node, let recorder = recorder(slot) else {
-            return request.fail(ENOENT)
-        }
+        guard case .file(let file, let slot) = inode.node else { return request.fail(inode.node == nil ? ENOENT : EISDIR) }
+        guard let recorder = recorder(slot) else { return request.fail(ENOENT) }
         let access = info.pointee.flags & O_ACCMODE
         guard access == (file.isControl ? O_WRONLY : O_RDONLY) else { return request.fail(EACCES) }
         if file.takesLocks {
@@ -131,9 +138,8 @@ public final class RecorderFileSystem: Sendable {
     }
 
     func read(_ request: consuming Request, inode: Inode, size: Int, offset: Int, handle: UInt64) {
-        guard case .file(let file, let slot) = inode.node, !file.isControl, let recorder = recorder(slot) else {
-            return request.fail(EBADF)
-        }
+        guard case .file(let file, let slot) = inode.node, !file.isControl else { return request.fail(EBADF) }
+        guard let recorder = recorder(slot) else { return request.fail(ENODEV) }
         guard let value = ValueHandle.from(handle) else { return request.fail(EBADF) }
         let bytes: ArraySlice<UInt8>
         do {
@@ -146,16 +152,16 @@ public final class RecorderFileSystem: Sendable {
         request.reply(data: bytes)
     }
 
-    func write(_ request: consuming Request, inode: Inode, data: UnsafeRawBufferPointer, handle: UInt64) {
-        guard case .file(let file, let slot) = inode.node, file.isControl, let recorder = recorder(slot) else {
-            return request.fail(EBADF)
-        }
-        let caller = request.caller
+    func write(_ request: consuming Request, inode: Inode, data: UnsafeRawBufferPointer, handle: UInt64, lockOwner: UInt64) {
+        guard case .file(let file, let slot) = inode.node, file.isControl else { return request.fail(EBADF) }
+        var caller = request.caller
+        caller.lockOwner = lockOwner
         do {
             if file.takesLocks {
                 guard let lockHandle = Self.lockHandle(handle) else { return request.fail(EBADF) }
                 try lockHandle.acquire(data, caller: caller, force: file == .acquireForce)
             } else {
+                guard let recorder = recorder(slot) else { return request.fail(ENODEV) }
                 try recorder.release(data, caller: caller)
             }
             request.reply(written: data.count)
@@ -164,9 +170,9 @@ public final class RecorderFileSystem: Sendable {
         }
     }
 
-    func flush(_ request: consuming Request, inode: Inode, handle: UInt64) {
+    func flush(_ request: consuming Request, inode: Inode, handle: UInt64, lockOwner: UInt64) {
         if case .file(let file, _) = inode.node, file.takesLocks {
-            Self.lockHandle(handle)?.flushed()
+            Self.lockHandle(handle)?.flushed(owner: lockOwner)
         }
         request.succeed()
     }
@@ -187,16 +193,21 @@ public final class RecorderFileSystem: Sendable {
         var entries: [(name: String, inode: Inode, mode: mode_t)] = []
         switch inode.node {
         case .root:
-            entries = [(".", .root, S_IFDIR), ("..", .root, S_IFDIR)]
-            for (slot, recorder) in recorders.enumerated() {
-                entries.append((recorder.name, Inode(directoryOf: slot), S_IFDIR))
+            entries = [(".", .root, S_IFDIR), ("..", .root, S_IFDIR), ("by-id", .byID, S_IFDIR)]
+            for entry in recorders.entries {
+                entries.append((entry.recorder.name, Inode(directoryOf: entry.slot), S_IFDIR))
+            }
+        case .byID:
+            entries = [(".", .byID, S_IFDIR), ("..", .root, S_IFDIR)]
+            for entry in recorders.entries {
+                if let id = entry.stableID { entries.append((id, Inode(linkOf: entry.slot), S_IFLNK)) }
             }
         case .directory(let slot):
             entries = [(".", Inode(directoryOf: slot), S_IFDIR), ("..", .root, S_IFDIR)]
             for file in RecorderFile.allCases {
                 entries.append((file.name, Inode(file: file, of: slot), S_IFREG))
             }
-        case .file:
+        case .file, .link:
             return request.fail(ENOTDIR)
         case nil:
             return request.fail(ENOENT)
@@ -213,11 +224,40 @@ public final class RecorderFileSystem: Sendable {
         case .lockcount:
             return Array("\(try recorder.snapshot().lockCount)\n".utf8)
         case .device:
-            return Array("\(recorder.drive.node)\n".utf8)
+            return line(recorder.drive.node)
+        case .vendor:
+            return line(try recorder.description().vendor)
+        case .model:
+            return line(try recorder.description().model)
+        case .revision:
+            return line(try recorder.description().revision)
+        case .serial:
+            return line(try recorder.description().serial)
+        case .capabilities:
+            return line(try recorder.description().capabilities?.joined(separator: " "))
+        case .media:
+            return line(try recorder.description().media)
+        case .sg:
+            return line(try recorder.description().genericNode)
+        case .volumes:
+            return Array(try recorder.volumes().map { $0 + "\n" }.joined().utf8)
         case .acquire, .acquireForce, .release:
             return []
         }
     }
+
+    /// One value and its newline; nothing at all when the value is unknown.
+    private func line(_ value: String?) -> [UInt8] {
+        guard let value, !value.isEmpty else { return [] }
+        return Array(value.utf8) + [UInt8(ascii: "\n")]
+    }
+
+    func readlink(_ request: consuming Request, inode: Inode) {
+        guard case .link(let slot) = inode.node, let recorder = recorder(slot) else { return request.fail(ENOENT) }
+        request.reply(link: linkTarget(recorder))
+    }
+
+    func linkTarget(_ recorder: Recorder) -> String { "../\(recorder.name)" }
 
     static func lockHandle(_ handle: UInt64) -> LockHandle? {
         guard let pointer = UnsafeRawPointer(bitPattern: UInt(handle)) else { return nil }

@@ -51,6 +51,11 @@ struct Request: ~Copyable {
         discard self
     }
 
+    consuming func reply(link target: String) {
+        fuse_reply_readlink(raw, target)
+        discard self
+    }
+
     consuming func reply(written count: Int) {
         fuse_reply_write(raw, count)
         discard self

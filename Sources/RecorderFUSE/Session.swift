@@ -73,6 +73,8 @@ public final class Session {
             throw .cannotMount(mountPoint)
         }
         mounted = true
+        let notifier = KernelNotifier(session: session)
+        fileSystem.recorders.observe { notifier.changed($0) }
     }
 
     /// Serves requests until SIGTERM, SIGINT or an unmount; then unmounts.
@@ -85,9 +87,35 @@ public final class Session {
     }
 
     deinit {
+        fileSystem.recorders.observe(nil)
         fuse_remove_signal_handlers(session)
         if mounted { fuse_session_unmount(session) }
         fuse_session_destroy(session)
         userdata.release()
+    }
+}
+
+/// Tells the kernel that a recorder came or went, so that `ls` is right at
+/// once instead of after the entry timeout.
+private struct KernelNotifier: @unchecked Sendable {
+    let session: OpaquePointer
+
+    func changed(_ change: RecorderSet.Change) {
+        switch change {
+        case .added(let name, _):
+            name.withCString { _ = fuse_lowlevel_notify_inval_entry(session, Inode.root.rawValue, $0, strlen($0)) }
+            _ = fuse_lowlevel_notify_inval_inode(session, Inode.root.rawValue, 0, 0)
+            _ = fuse_lowlevel_notify_inval_inode(session, Inode.byID.rawValue, 0, 0)
+        case .removed(let name, let slot, let stableID):
+            // notify_delete refuses a directory with cached children; dropping
+            // the entry is enough, as its inode is never reused.
+            name.withCString { _ = fuse_lowlevel_notify_inval_entry(session, Inode.root.rawValue, $0, strlen($0)) }
+            if let stableID {
+                stableID.withCString {
+                    _ = fuse_lowlevel_notify_delete(session, Inode.byID.rawValue, Inode(linkOf: slot).rawValue, $0, strlen($0))
+                }
+            }
+            _ = fuse_lowlevel_notify_inval_inode(session, Inode.root.rawValue, 0, 0)
+        }
     }
 }

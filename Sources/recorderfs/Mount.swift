@@ -20,7 +20,11 @@ struct Mount: ParsableCommand {
         "A stand-in recorder NAME on a loop device with a small image (repeatable).", valueName: "NAME"))
     var virtuals: [String] = []
 
-    @Flag(help: "Do not look for optical drives; use only --device and --virtual recorders.")
+    @Option(name: .customLong("match"), help: ArgumentHelp(
+        "Also take block devices whose kernel name matches GLOB, e.g. 'loop2[0-9][0-9]' (repeatable).", valueName: "GLOB"))
+    var patterns: [String] = []
+
+    @Flag(help: "Do not look for optical drives; use only --device, --virtual and --match recorders.")
     var noDiscover = false
 
     @Flag(help: "Also keep an O_EXCL descriptor while locked: the kernel refuses mount(8) and other exclusive openers, the holder's burner too.")
@@ -63,10 +67,12 @@ struct Mount: ParsableCommand {
     }
 
     private func serve() throws {
-        var logger = Logger(label: "recorderfs")
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-        logger = Logger(label: "recorderfs")
-        logger.logLevel = debug ? .debug : .notice
+        let logger = {
+            var logger = Logger(label: "recorderfs")
+            logger.logLevel = debug ? .debug : .notice
+            return logger
+        }()
 
         let mountPoint = try prepareMountPoint(target.mountPoint, logger: logger)
         for device in devices {
@@ -82,6 +88,9 @@ struct Mount: ParsableCommand {
         var discs: [VirtualDisc] = []
         defer { discs.forEach { $0.detach() } }
         var drives: [(String, BlockDrive)] = devices.map { ($0.name, BlockDrive(node: $0.path)) }
+        for pattern in patterns where pattern.isEmpty {
+            throw Failure("--match needs a pattern.")
+        }
         for name in virtuals {
             do {
                 let disc = try VirtualDisc()
@@ -93,7 +102,16 @@ struct Mount: ParsableCommand {
         }
 
         let options = RecorderOptions(exclusive: exclusive, timeout: .milliseconds(Int64(timeout * 1000)))
-        let recorders = drives.map { Recorder(name: $0.0, drive: $0.1, options: options, logger: logger) }
+        let recorders = RecorderSet()
+        let discovery = Discovery(set: recorders, selection: RecorderSelection(discover: !noDiscover, patterns: patterns),
+                                  logger: logger) { name, node in
+            Recorder(name: name, drive: BlockDrive(node: node), options: options, logger: logger)
+        }
+        discovery.start(pinned: drives.map { Discovery.Pinned(name: $0.0, node: $0.1.node) })
+        defer {
+            discovery.stop()
+            recorders.removeAll()
+        }
         let fileSystem = RecorderFileSystem(recorders: recorders, logger: logger)
         let session: Session
         do {
@@ -102,11 +120,10 @@ struct Mount: ParsableCommand {
         } catch {
             throw Failure("\(error).")
         }
-        let names = recorders.map { "\($0.name)=\($0.drive.node)" }.sorted().joined(separator: " ")
+        let names = recorders.entries.map { "\($0.recorder.name)=\($0.recorder.drive.node)" }.joined(separator: " ")
         logger.notice("mounted", metadata: ["mountpoint": "\(mountPoint)", "recorders": "\(names)"])
         ReadinessPipe.inherited?.signalReady()
         session.run()
-        recorders.forEach { $0.remove() }
         logger.notice("unmounted", metadata: ["mountpoint": "\(mountPoint)"])
     }
 

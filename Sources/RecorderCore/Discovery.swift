@@ -1,0 +1,159 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+
+/// Which block devices are recorders: optical drives unless `--no-discover`,
+/// and those whose kernel name matches a `--match` pattern.
+public struct RecorderSelection: Sendable {
+    public var discover: Bool
+    public var patterns: [String]
+
+    public init(discover: Bool, patterns: [String]) {
+        self.discover = discover
+        self.patterns = patterns
+    }
+
+    public func accepts(_ device: BlockDevice) -> Bool {
+        guard device.type == "disk" else { return false }
+        if patterns.contains(where: { fnmatch($0, device.name, 0) == 0 }) { return true }
+        return discover && device.isOpticalDrive
+    }
+}
+
+/// Finds recorders with libudev at mount and follows them while mounted:
+/// a device that appears is added to the set, one that goes away is removed
+/// (its handles then fail with ENODEV), and one that comes back is fresh.
+public final class Discovery: @unchecked Sendable {
+    /// A recorder named on the command line, followed by its kernel name.
+    public struct Pinned: Sendable {
+        public var name: String
+        public var node: String
+
+        public init(name: String, node: String) {
+            self.name = name
+            self.node = node
+        }
+    }
+
+    private let set: RecorderSet
+    private let selection: RecorderSelection
+    private let makeRecorder: @Sendable (_ name: String, _ node: String) -> Recorder
+    private let logger: Logger
+    /// Kernel name → the recorder named on the command line.
+    private var pinned: [String: Pinned] = [:]
+    private var monitor: UdevMonitor?
+    private var thread: pthread_t?
+    private var wakeWrite: Int32 = -1
+    private var wakeRead: Int32 = -1
+
+    public init(set: RecorderSet, selection: RecorderSelection, logger: Logger,
+                makeRecorder: @escaping @Sendable (_ name: String, _ node: String) -> Recorder) {
+        self.set = set
+        self.selection = selection
+        self.logger = logger
+        self.makeRecorder = makeRecorder
+    }
+
+    /// Adds the recorders named on the command line and those found now, and
+    /// starts following hotplug events.
+    public func start(pinned recorders: [Pinned]) {
+        // Listen before enumerating so that no device falls between the two.
+        let source: UdevMonitor.Source = Udev.daemonIsRunning ? .udev : .kernel
+        monitor = UdevMonitor(source: source)
+        if monitor == nil { logger.warning("cannot follow hotplug events", metadata: ["source": "\(source)"]) }
+
+        let udev = Udev()
+        for recorder in recorders {
+            let kernelName = udev?.blockDevice(node: recorder.node)?.name ?? Self.kernelName(ofNode: recorder.node)
+            if let kernelName { pinned[kernelName] = recorder }
+            set.add(makeRecorder(recorder.name, recorder.node), stableID: nil)
+        }
+        for device in udev?.blockDevices() ?? [] where selection.accepts(device) && pinned[device.name] == nil {
+            add(device)
+        }
+        guard monitor != nil else { return }
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { return }
+        (wakeRead, wakeWrite) = (ends[0], ends[1])
+        _ = fcntl(wakeRead, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(wakeWrite, F_SETFD, FD_CLOEXEC)
+        let unmanaged = Unmanaged.passRetained(self)
+        var thread = pthread_t()
+        let created = pthread_create(&thread, nil, { argument in
+            let discovery = Unmanaged<Discovery>.fromOpaque(argument!).takeRetainedValue()
+            discovery.follow()
+            return nil
+        }, unmanaged.toOpaque())
+        if created == 0 {
+            self.thread = thread
+            logger.debug("following hotplug events", metadata: ["source": "\(source)"])
+        } else {
+            unmanaged.release()
+        }
+    }
+
+    /// Stops following events; returns once the thread has ended.
+    public func stop() {
+        guard let thread else { return }
+        var byte: UInt8 = 0
+        _ = write(wakeWrite, &byte, 1)
+        pthread_join(thread, nil)
+        self.thread = nil
+        close(wakeWrite)
+        close(wakeRead)
+    }
+
+    private func follow() {
+        guard let monitor else { return }
+        var descriptors = [pollfd(fd: monitor.descriptor, events: Int16(POLLIN), revents: 0),
+                           pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+        while true {
+            let ready = poll(&descriptors, 2, -1)
+            if ready < 0 && errno == EINTR { continue }
+            if ready < 0 || descriptors[1].revents != 0 { return }
+            while let (action, device) = monitor.receive() {
+                handle(action, device)
+            }
+        }
+    }
+
+    func handle(_ action: UdevMonitor.Action, _ device: BlockDevice) {
+        switch action {
+        case .add, .change:
+            if let recorder = pinned[device.name] {
+                if set.slot(named: recorder.name) == nil {
+                    set.add(makeRecorder(recorder.name, recorder.node))
+                    logger.notice("recorder back", metadata: ["name": "\(recorder.name)", "device": "\(recorder.node)"])
+                }
+            } else if selection.accepts(device), set.slot(named: device.name) == nil {
+                add(device)
+            }
+        case .remove:
+            let name = pinned[device.name]?.name ?? device.name
+            if set.remove(named: name) != nil {
+                logger.notice("recorder gone", metadata: ["name": "\(name)"])
+            }
+        }
+    }
+
+    private func add(_ device: BlockDevice) {
+        let stableID = DriveDescription(device).stableID
+        if set.add(makeRecorder(device.name, device.node), stableID: stableID) != nil {
+            logger.notice("recorder found", metadata: ["name": "\(device.name)", "device": "\(device.node)"])
+        }
+    }
+
+    /// The kernel name of a block device node, through sysfs.
+    static func kernelName(ofNode node: String) -> String? {
+        var info = stat()
+        guard stat(node, &info) == 0 else { return nil }
+        let major = (UInt64(info.st_rdev) >> 8) & 0xfff | (UInt64(info.st_rdev) >> 32) & ~0xfff
+        let minor = UInt64(info.st_rdev) & 0xff | (UInt64(info.st_rdev) >> 12) & ~0xff
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/sys/dev/block/\(major):\(minor)", &buffer, buffer.count - 1)
+        guard count > 0 else { return nil }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            .split(separator: "/").last.map(String.init)
+    }
+}

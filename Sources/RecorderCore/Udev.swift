@@ -1,0 +1,146 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CUdev
+
+/// A libudev context. libudev objects are not thread-safe: each thread that
+/// asks udev something makes its own context.
+public final class Udev {
+    let raw: OpaquePointer
+
+    public init?() {
+        guard let raw = udev_new() else { return nil }
+        self.raw = raw
+    }
+
+    deinit { udev_unref(raw) }
+
+    /// Whether systemd-udevd runs, so that its database and events exist.
+    public static var daemonIsRunning: Bool {
+        access("/run/udev/control", F_OK) == 0
+    }
+
+    /// Every block device, from udev's database or, without one, from sysfs.
+    public func blockDevices() -> [BlockDevice] {
+        guard let enumerate = udev_enumerate_new(raw) else { return [] }
+        defer { udev_enumerate_unref(enumerate) }
+        udev_enumerate_add_match_subsystem(enumerate, "block")
+        udev_enumerate_scan_devices(enumerate)
+        var devices: [BlockDevice] = []
+        var entry = udev_enumerate_get_list_entry(enumerate)
+        while let current = entry {
+            if let path = udev_list_entry_get_name(current),
+               let device = udev_device_new_from_syspath(raw, path) {
+                if let described = Self.describe(device) { devices.append(described) }
+                udev_device_unref(device)
+            }
+            entry = udev_list_entry_get_next(current)
+        }
+        return devices
+    }
+
+    /// The block device with kernel name `name`, now.
+    public func blockDevice(named name: String) -> BlockDevice? {
+        guard let device = udev_device_new_from_subsystem_sysname(raw, "block", name) else { return nil }
+        defer { udev_device_unref(device) }
+        return Self.describe(device)
+    }
+
+    /// The block device behind a device node.
+    public func blockDevice(node: String) -> BlockDevice? {
+        var info = stat()
+        guard stat(node, &info) == 0, info.st_mode & S_IFMT == S_IFBLK,
+              let device = udev_device_new_from_devnum(raw, CChar(UInt8(ascii: "b")), info.st_rdev) else { return nil }
+        defer { udev_device_unref(device) }
+        return Self.describe(device)
+    }
+
+    static func describe(_ device: OpaquePointer) -> BlockDevice? {
+        guard let name = string(udev_device_get_sysname(device)) else { return nil }
+        var properties: [String: String] = [:]
+        var entry = udev_device_get_properties_list_entry(device)
+        while let current = entry {
+            if let key = string(udev_list_entry_get_name(current)) {
+                properties[key] = string(udev_list_entry_get_value(current)) ?? ""
+            }
+            entry = udev_list_entry_get_next(current)
+        }
+        var result = BlockDevice(
+            name: name,
+            node: string(udev_device_get_devnode(device)) ?? "/dev/\(name)",
+            type: string(udev_device_get_devtype(device)) ?? "disk",
+            properties: properties,
+            isInitialized: udev_device_get_is_initialized(device) > 0)
+        if let scsi = udev_device_get_parent_with_subsystem_devtype(device, "scsi", "scsi_device") {
+            result.scsiType = string(udev_device_get_sysattr_value(scsi, "type")).flatMap { Int($0) }
+            result.vendor = string(udev_device_get_sysattr_value(scsi, "vendor"))
+            result.model = string(udev_device_get_sysattr_value(scsi, "model"))
+            result.revision = string(udev_device_get_sysattr_value(scsi, "rev"))
+            if let path = string(udev_device_get_syspath(scsi)) {
+                result.genericNode = firstEntry(of: "\(path)/scsi_generic").map { "/dev/\($0)" }
+            }
+        }
+        return result
+    }
+
+    static func string(_ pointer: UnsafePointer<CChar>?) -> String? {
+        pointer.map { String(cString: $0) }
+    }
+
+    static func firstEntry(of directory: String) -> String? {
+        guard let stream = opendir(directory) else { return nil }
+        defer { closedir(stream) }
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if !name.hasPrefix(".") { return name }
+        }
+        return nil
+    }
+}
+
+/// Block device events, from udev when systemd-udevd runs (the device is
+/// then processed and its properties complete), else from the kernel.
+public final class UdevMonitor {
+    public enum Source: String, Sendable {
+        case udev, kernel
+    }
+
+    public enum Action: Equatable, Sendable {
+        case add, remove, change
+    }
+
+    private let udev: Udev
+    private let raw: OpaquePointer
+    public let source: Source
+
+    public init?(source: Source) {
+        guard let udev = Udev(), let raw = udev_monitor_new_from_netlink(udev.raw, source.rawValue) else { return nil }
+        self.udev = udev
+        self.raw = raw
+        self.source = source
+        udev_monitor_filter_add_match_subsystem_devtype(raw, "block", "disk")
+        guard udev_monitor_enable_receiving(raw) >= 0 else {
+            udev_monitor_unref(raw)
+            return nil
+        }
+    }
+
+    deinit { udev_monitor_unref(raw) }
+
+    /// A descriptor that becomes readable when an event is waiting.
+    public var descriptor: Int32 { udev_monitor_get_fd(raw) }
+
+    /// The next waiting event, if any.
+    public func receive() -> (Action, BlockDevice)? {
+        guard let device = udev_monitor_receive_device(raw) else { return nil }
+        defer { udev_device_unref(device) }
+        let action: Action
+        switch Udev.string(udev_device_get_action(device)) {
+        case "add": action = .add
+        case "remove": action = .remove
+        default: action = .change
+        }
+        guard let described = Udev.describe(device) else { return nil }
+        return (action, described)
+    }
+}
