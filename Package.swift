@@ -53,7 +53,10 @@ let package = Package(
         ),
         .testTarget(
             name: "RecorderCoreTests",
-            dependencies: ["RecorderCore"]
+            dependencies: [
+                "RecorderCore",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "RecorderFSTests",

@@ -1,0 +1,393 @@
+import Testing
+@testable import RecorderCore
+
+/// DESIGN §3: locks belong to handles; the holder is (NAME, uid); nesting,
+/// refusal, release and the drive claim at 0 → 1 and 1 → 0.
+@Suite("Lock rules")
+struct LockRulesTests {
+    typealias F = Fixture
+
+    // MARK: Free → held
+
+    @Test(arguments: [false, true])
+    func acquiringAFreeRecorderProbesThenClaims(exclusive: Bool) throws {
+        let (recorder, drive) = F.recorder(exclusive: exclusive)
+        let handle = recorder.makeHandle()
+
+        try handle.acquire(F.appA, caller: F.alice, force: false)
+
+        #expect(drive.calls == [.mountPoints, .probeExclusive, .claim(exclusive: exclusive)])
+        #expect(drive.claimed)
+        #expect(drive.current.exclusive == exclusive)
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+        #expect(drive.violations.isEmpty)
+    }
+
+    @Test func theClaimGetsTheDeadlineOfTheTimeout() throws {
+        let (recorder, drive) = F.recorder(timeout: .seconds(3))
+        let before = MonotonicInstant.now
+        try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: false)
+        let after = MonotonicInstant.now
+
+        let deadline = try #require(drive.current.claimDeadlines.first)
+        #expect(before.advanced(by: .seconds(3)) <= deadline)
+        #expect(deadline <= after.advanced(by: .seconds(3)))
+    }
+
+    // MARK: Nesting
+
+    @Test func locksNestOnTheSameHandle() throws {
+        let (recorder, drive) = F.recorder()
+        let handle = recorder.makeHandle()
+
+        try handle.acquire(F.appA, caller: F.alice, force: false)
+        try handle.acquire(F.appA, caller: F.alice, force: false)
+        try handle.acquire(F.appA, caller: F.aliceAgain, force: true)
+
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 3))
+        // Only the first lock touches the drive.
+        #expect(drive.calls == [.mountPoints, .probeExclusive, .claim(exclusive: false)])
+        #expect(drive.claims == 1)
+    }
+
+    @Test func locksNestAcrossHandlesForTheSameNameAndUid() throws {
+        let (recorder, drive) = F.recorder()
+        let first = recorder.makeHandle()
+        let second = recorder.makeHandle()
+
+        try first.acquire(F.appA, caller: F.alice, force: false)
+        // Another process of the same user, through its own open file.
+        try second.acquire(F.appA, caller: F.aliceAgain, force: false)
+        try second.acquire(F.appA, caller: F.aliceAgain, force: false)
+
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 3))
+        #expect(drive.claims == 1)
+        #expect(drive.calls.count == 3)
+    }
+
+    @Test func anotherNameIsRefusedAndNothingChanges() throws {
+        let (recorder, drive) = F.recorder()
+        let holder = recorder.makeHandle()
+        try holder.acquire(F.appA, caller: F.alice, force: false)
+        drive.forgetCalls()
+
+        // Same uid, another name; through a new handle and through the holder's.
+        expectFailure(.busy) { () throws(RecorderError) in
+            try recorder.makeHandle().acquire(F.appB, caller: F.alice, force: false)
+        }
+        expectFailure(.busy) { () throws(RecorderError) in
+            try holder.acquire(F.appB, caller: F.alice, force: false)
+        }
+        // acquire_force does not take a held recorder either.
+        expectFailure(.busy) { () throws(RecorderError) in
+            try recorder.makeHandle().acquire(F.appB, caller: F.bob, force: true)
+        }
+
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+        #expect(drive.calls.isEmpty)
+        #expect(drive.claims == 1)
+        #expect(drive.unclaims == 0)
+    }
+
+    @Test(arguments: [F.bob, F.root])
+    func theSameNameOfAnotherUidIsRefused(_ stranger: Caller) throws {
+        let (recorder, drive) = F.recorder()
+        let holder = recorder.makeHandle()
+        try holder.acquire(F.appA, caller: F.alice, force: false)
+        drive.forgetCalls()
+
+        expectFailure(.busy) { () throws(RecorderError) in
+            try recorder.makeHandle().acquire(F.appA, caller: stranger, force: false)
+        }
+        expectFailure(.busy) { () throws(RecorderError) in
+            try holder.acquire(F.appA, caller: stranger, force: false)
+        }
+
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+        #expect(drive.calls.isEmpty)
+    }
+
+    @Test func aRefusedHandleHoldsNothing() throws {
+        let (recorder, drive) = F.recorder()
+        let holder = recorder.makeHandle()
+        let refused = recorder.makeHandle()
+        try holder.acquire(F.appA, caller: F.alice, force: false)
+        expectFailure(.busy) { () throws(RecorderError) in try refused.acquire(F.appB, caller: F.bob, force: false) }
+
+        refused.closed()
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+        holder.closed()
+        #expect(recorder.state() == free)
+        #expect(drive.unclaims == 1)
+    }
+
+    // MARK: Release
+
+    /// A holds one lock, then B one: release drops B's (the most recent).
+    @Test func releaseDropsTheMostRecentLock() throws {
+        let (recorder, drive) = F.recorder()
+        let a = recorder.makeHandle()
+        let b = recorder.makeHandle()
+        try a.acquire(F.appA, caller: F.alice, force: false)
+        try b.acquire(F.appA, caller: F.aliceAgain, force: false)
+
+        try recorder.release(F.appA, caller: F.alice)
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+
+        // B held the dropped lock: closing it changes nothing.
+        b.closed()
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+        #expect(drive.unclaims == 0)
+
+        // A still held its own.
+        a.closed()
+        #expect(recorder.state() == free)
+        #expect(drive.unclaims == 1)
+    }
+
+    /// Locks A, B, A: releases drop A's second, then B's, then A's first.
+    @Test func releasesGoBackwardsThroughInterleavedHandles() throws {
+        let (recorder, drive) = F.recorder()
+        let a = recorder.makeHandle()
+        let b = recorder.makeHandle()
+        try a.acquire(F.appA, caller: F.alice, force: false)
+        try b.acquire(F.appA, caller: F.alice, force: false)
+        try a.acquire(F.appA, caller: F.alice, force: false)
+
+        try recorder.release(F.appA, caller: F.alice)   // A's second
+        try recorder.release(F.appA, caller: F.alice)   // B's
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+
+        b.closed()
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+        a.closed()
+        #expect(recorder.state() == free)
+        #expect(drive.claims == 1)
+        #expect(drive.unclaims == 1)
+    }
+
+    /// The most recent lock's handle was closed: release drops the one before.
+    @Test func releaseSkipsTheLocksOfClosedHandles() throws {
+        let (recorder, drive) = F.recorder()
+        let a = recorder.makeHandle()
+        let b = recorder.makeHandle()
+        try a.acquire(F.appA, caller: F.alice, force: false)
+        try b.acquire(F.appA, caller: F.alice, force: false)
+        try b.acquire(F.appA, caller: F.alice, force: false)
+        b.closed()
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+
+        try recorder.release(F.appA, caller: F.alice)
+        #expect(recorder.state() == free)
+        #expect(drive.unclaims == 1)
+
+        // A's lock is gone with the release: its close changes nothing.
+        a.closed()
+        #expect(recorder.state() == free)
+        #expect(drive.unclaims == 1)
+        #expect(drive.violations.isEmpty)
+    }
+
+    @Test func releaseByAnotherUidIsNotPermitted() throws {
+        let (recorder, drive) = F.recorder()
+        try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: false)
+        drive.forgetCalls()
+
+        let error = expectFailure(.notPermitted) { () throws(RecorderError) in
+            try recorder.release(F.appA, caller: F.bob)
+        }
+        #expect(error == .notPermitted)
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+        #expect(drive.calls.isEmpty)
+    }
+
+    @Test func rootMayReleaseAnyonesLock() throws {
+        let (recorder, drive) = F.recorder()
+        try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: false)
+
+        try recorder.release(F.appA, caller: F.root)
+
+        #expect(recorder.state() == free)
+        #expect(drive.unclaims == 1)
+    }
+
+    @Test func anotherProcessOfTheHolderUidMayRelease() throws {
+        let (recorder, _) = F.recorder()
+        try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: false)
+        try recorder.release(F.appA, caller: F.aliceAgain)
+        #expect(recorder.state() == free)
+    }
+
+    @Test(arguments: [F.alice, F.bob, F.root])
+    func releaseOfANameHoldingNothing(_ caller: Caller) throws {
+        let (recorder, drive) = F.recorder()
+
+        // Free.
+        #expect(expectFailure(.noLock) { () throws(RecorderError) in
+            try recorder.release(F.appA, caller: caller)
+        } == .noLock)
+
+        // Held by another name.
+        try recorder.makeHandle().acquire(F.appB, caller: F.alice, force: false)
+        #expect(expectFailure(.noLock) { () throws(RecorderError) in
+            try recorder.release(F.appA, caller: caller)
+        } == .noLock)
+        #expect(recorder.state() == held(by: F.appB, F.alice, count: 1))
+        #expect(drive.unclaims == 0)
+    }
+
+    @Test func releasingMoreThanWasTakenIsNoLock() throws {
+        let (recorder, drive) = F.recorder()
+        let handle = recorder.makeHandle()
+        try handle.acquire(F.appA, caller: F.alice, force: false)
+        try handle.acquire(F.appA, caller: F.alice, force: false)
+
+        try recorder.release(F.appA, caller: F.alice)
+        try recorder.release(F.appA, caller: F.alice)
+        expectFailure(.noLock) { () throws(RecorderError) in try recorder.release(F.appA, caller: F.alice) }
+
+        #expect(recorder.state() == free)
+        #expect(drive.claims == 1)
+        #expect(drive.unclaims == 1)
+    }
+
+    @Test func theHandleStaysUsableAfterRelease() throws {
+        let (recorder, drive) = F.recorder()
+        let handle = recorder.makeHandle()
+        try handle.acquire(F.appA, caller: F.alice, force: false)
+        try recorder.release(F.appA, caller: F.alice)
+        #expect(recorder.state() == free)
+
+        // The same open file locks again, under another name even.
+        try handle.acquire(F.appB, caller: F.alice, force: false)
+        #expect(recorder.state() == held(by: F.appB, F.alice, count: 1))
+        #expect(drive.claims == 2)
+
+        handle.closed()
+        #expect(recorder.state() == free)
+        #expect(drive.unclaims == 2)
+        #expect(drive.violations.isEmpty)
+    }
+
+    // MARK: Count 0 frees the drive
+
+    @Test func theLastLockFreesTheDriveOnce() throws {
+        let (recorder, drive) = F.recorder()
+        let a = recorder.makeHandle()
+        let b = recorder.makeHandle()
+        try a.acquire(F.appA, caller: F.alice, force: false)
+        try b.acquire(F.appA, caller: F.alice, force: false)
+
+        a.closed()
+        #expect(drive.unclaims == 0)
+        #expect(drive.claimed)
+        try recorder.release(F.appA, caller: F.alice)
+
+        #expect(recorder.state() == free)
+        #expect(drive.unclaims == 1)
+        #expect(!drive.claimed)
+        #expect(drive.calls.last == .unclaim)
+
+        // A new holder, another name and uid, takes it fresh.
+        drive.forgetCalls()
+        try recorder.makeHandle().acquire(F.appB, caller: F.bob, force: false)
+        #expect(recorder.state() == held(by: F.appB, F.bob, count: 1))
+        #expect(drive.calls == [.mountPoints, .probeExclusive, .claim(exclusive: false)])
+        #expect(drive.claims == 2)
+        #expect(drive.violations.isEmpty)
+    }
+
+    // MARK: Handle close
+
+    @Test func closingAHandleDropsAllItsLocks() throws {
+        let (recorder, drive) = F.recorder()
+        let a = recorder.makeHandle()
+        let b = recorder.makeHandle()
+        try a.acquire(F.appA, caller: F.alice, force: false)
+        try a.acquire(F.appA, caller: F.alice, force: false)
+        try b.acquire(F.appA, caller: F.alice, force: false)
+        try a.acquire(F.appA, caller: F.alice, force: false)
+
+        a.closed()
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+        #expect(drive.unclaims == 0)
+
+        // The release drops B's lock even though A's were more recent.
+        try recorder.release(F.appA, caller: F.alice)
+        #expect(recorder.state() == free)
+        #expect(drive.unclaims == 1)
+    }
+
+    @Test func closingTheOnlyHoldingHandleFreesTheDrive() throws {
+        let (recorder, drive) = F.recorder()
+        let handle = recorder.makeHandle()
+        for _ in 0..<5 { try handle.acquire(F.appA, caller: F.alice, force: false) }
+
+        handle.closed()
+
+        #expect(recorder.state() == free)
+        #expect(drive.claims == 1)
+        #expect(drive.unclaims == 1)
+    }
+
+    @Test func closingAHandleWithoutLocksChangesNothing() throws {
+        let (recorder, drive) = F.recorder()
+        let idle = recorder.makeHandle()
+        idle.flushed()
+        idle.closed()
+        #expect(recorder.state() == free)
+
+        try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: false)
+        drive.forgetCalls()
+        let another = recorder.makeHandle()
+        another.flushed()
+        another.closed()
+        // Closing twice (a stray RELEASE) is harmless as well.
+        another.closed()
+
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+        #expect(drive.calls.isEmpty)
+    }
+
+    @Test func closingAHandleTwiceDropsItsLocksOnce() throws {
+        let (recorder, drive) = F.recorder()
+        let a = recorder.makeHandle()
+        let b = recorder.makeHandle()
+        try a.acquire(F.appA, caller: F.alice, force: false)
+        try b.acquire(F.appA, caller: F.alice, force: false)
+
+        a.closed()
+        a.closed()
+
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+        #expect(drive.unclaims == 0)
+    }
+
+    @Test func handlesHaveDistinctIdentities() {
+        let (recorder, _) = F.recorder()
+        let ids = (0..<100).map { _ in recorder.makeHandle().id }
+        #expect(Set(ids).count == 100)
+    }
+
+    /// Many closed handles: the order of locks is compacted, and release still
+    /// finds the live lock underneath.
+    @Test func manyClosedHandlesLeaveReleaseCorrect() throws {
+        let (recorder, drive) = F.recorder()
+        let keeper = recorder.makeHandle()
+        try keeper.acquire(F.appA, caller: F.alice, force: false)
+        for _ in 0..<1000 {
+            let transient = recorder.makeHandle()
+            try transient.acquire(F.appA, caller: F.alice, force: false)
+            try transient.acquire(F.appA, caller: F.alice, force: false)
+            transient.closed()
+        }
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+
+        try recorder.release(F.appA, caller: F.alice)
+        #expect(recorder.state() == free)
+        #expect(drive.claims == 1)
+        #expect(drive.unclaims == 1)
+        keeper.closed()
+        #expect(drive.unclaims == 1)
+    }
+}
