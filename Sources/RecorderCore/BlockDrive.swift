@@ -82,6 +82,26 @@ public final class BlockDrive: Drive {
         try? descriptor?.close()
     }
 
+    public func eject() throws(DriveError) {
+        try trayCommand(0x5309, "eject")
+    }
+
+    public func closeTray() throws(DriveError) {
+        try trayCommand(0x5319, "close the tray")
+    }
+
+    /// <linux/cdrom.h> CDROMEJECT and CDROMCLOSETRAY; a device that is not a
+    /// CD drive answers ENOTTY (or EINVAL).
+    private func trayCommand(_ request: UInt, _ what: String) throws(DriveError) {
+        let descriptor = try open(exclusive: false)
+        defer { try? descriptor.close() }
+        guard ioctl(descriptor.rawValue, request) == 0 else {
+            let code = errno
+            if code == ENOTTY || code == EINVAL || code == ENOSYS { throw .unsupported }
+            throw Self.failure(what, errno: code)
+        }
+    }
+
     public func describe() -> DriveDescription {
         guard let device = Udev()?.blockDevice(node: node) else { return DriveDescription() }
         return DriveDescription(device)

@@ -8,6 +8,8 @@ public enum DriveError: Error, Equatable, Sendable {
     case gone
     /// Any other failure, with the errno the kernel gave.
     case failed(String, errno: Int32)
+    /// The device does not have this function (a tray command on a disk).
+    case unsupported
 }
 
 /// What became of one mount of the drive at `acquire_force`.
@@ -48,8 +50,16 @@ public protocol Drive: AnyObject, Sendable {
 
     /// What the drive is, now (vendor, capabilities, medium…).
     func describe() -> DriveDescription
+
+    /// Opens the tray (CDROMEJECT).
+    func eject() throws(DriveError)
+
+    /// Closes the tray (CDROMCLOSETRAY).
+    func closeTray() throws(DriveError)
 }
 
 extension Drive {
     public func describe() -> DriveDescription { DriveDescription() }
+    public func eject() throws(DriveError) { throw .unsupported }
+    public func closeTray() throws(DriveError) { throw .unsupported }
 }

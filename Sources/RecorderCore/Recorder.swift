@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import Synchronization
 
@@ -24,10 +27,23 @@ public struct Holder: Equatable, Sendable {
     public var uid: UInt32
 }
 
-/// What `owner` and `lockcount` show.
+/// What `owner`, `lockcount` and `generation` show.
 public struct RecorderSnapshot: Equatable, Sendable {
     public var holder: Holder?
     public var lockCount: Int
+    /// How many times the recorder went from free to locked since mount.
+    public var generation: UInt64 = 0
+}
+
+/// One handle that holds locks, as `holders` shows it.
+public struct HandleRecord: Equatable, Sendable {
+    public var name: ClientName
+    /// The process that took the handle's first lock.
+    public var pid: Int32
+    public var uid: UInt32
+    public var count: Int
+    /// When the handle took its first lock (CLOCK_REALTIME, seconds).
+    public var since: Int
 }
 
 /// One recorder and its lock table: the rules of DESIGN §2–4.
@@ -43,10 +59,14 @@ public final class Recorder: Sendable {
     private let logger: Logger
     private let table = Monitor(Table())
     private let nextHandleID = Atomic<UInt64>(1)
+    /// Every call into the drive runs here, under a deadline.
+    private let queue = DriveQueue()
 
     struct HandleLocks {
         var count: Int
         var pid: Int32
+        var uid: UInt32
+        var since: Int
         /// The file tables (FUSE lock owners) that wrote through the handle
         /// and have not closed a descriptor of it since: while one remains,
         /// a FLUSH from elsewhere (a child that inherited the descriptor)
@@ -68,6 +88,7 @@ public final class Recorder: Sendable {
         /// The drive is being claimed or unclaimed.
         var transition = false
         var removed = false
+        var generation: UInt64 = 0
     }
 
     public init(name: String, drive: any Drive, options: RecorderOptions = RecorderOptions(), logger: Logger = Logger(label: "recorderfs")) {
@@ -80,6 +101,10 @@ public final class Recorder: Sendable {
     }
 
     /// A new handle: one open file description that can take locks.
+    deinit {
+        queue.stop()
+    }
+
     public func makeHandle() -> LockHandle {
         LockHandle(id: nextHandleID.wrappingAdd(1, ordering: .relaxed).oldValue, recorder: self)
     }
@@ -92,7 +117,19 @@ public final class Recorder: Sendable {
         try table.withLock { (table, waiter) throws(RecorderError) in
             settle(&table, waiter)
             if table.removed { throw .noDevice }
-            return RecorderSnapshot(holder: table.holder, lockCount: table.lockCount)
+            return RecorderSnapshot(holder: table.holder, lockCount: table.lockCount, generation: table.generation)
+        }
+    }
+
+    /// The handles that hold locks, oldest first.
+    public func holders() throws(RecorderError) -> [HandleRecord] {
+        try table.withLock { (table, waiter) throws(RecorderError) in
+            settle(&table, waiter)
+            if table.removed { throw .noDevice }
+            guard let holder = table.holder else { return [] }
+            return table.handles.sorted { ($0.value.since, $0.key) < ($1.value.since, $1.key) }.map { _, locks in
+                HandleRecord(name: holder.name, pid: locks.pid, uid: locks.uid, count: locks.count, since: locks.since)
+            }
         }
     }
 
@@ -210,7 +247,46 @@ public final class Recorder: Sendable {
             self.table.broadcast()
             return claimed
         }
-        if claimed { drive.unclaim() }
+        if claimed { queue.post(deadline: deadline()) { [drive] in drive.unclaim() } }
+        queue.stop()
+    }
+
+    // MARK: The tray
+
+    /// Opens the tray (a write to `eject`).
+    public func eject(caller: Caller) throws(RecorderError) {
+        try refusalsLogged("eject", caller) { () throws(RecorderError) in
+            try trayCommand(caller) { [drive] () throws(DriveError) in try drive.eject() }
+        }
+    }
+
+    /// Closes the tray (a write to `closetray`).
+    public func closeTray(caller: Caller) throws(RecorderError) {
+        try refusalsLogged("closetray", caller) { () throws(RecorderError) in
+            try trayCommand(caller) { [drive] () throws(DriveError) in try drive.closeTray() }
+        }
+    }
+
+    /// Allowed while free, and to the holder's uid or root while locked;
+    /// refused under another holder (E_IMAPI_RECORDER_LOCKED).
+    private func trayCommand(_ caller: Caller, _ command: @escaping () throws(DriveError) -> Void) throws(RecorderError) {
+        try table.withLock { (table, waiter) throws(RecorderError) in
+            settle(&table, waiter)
+            if table.removed { throw .noDevice }
+            if let holder = table.holder, holder.uid != caller.uid, !caller.isRoot {
+                throw .busy("locked by \(holder.name) (uid \(holder.uid))")
+            }
+        }
+        guard let result = queue.call(deadline: deadline(), command, late: { _ in }) else { throw .timedOut }
+        do {
+            try result.get()
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
+    private func deadline() -> MonotonicInstant {
+        MonotonicInstant.now.advanced(by: options.timeout)
     }
 
     // MARK: Rules
@@ -239,13 +315,15 @@ public final class Recorder: Sendable {
         }
         if nested { return }
         // The recorder is free and reserved for this call: claim the drive.
-        var outcome: Result<Void, RecorderError>
-        do {
+        // A claim that ends after its caller gave up is undone.
+        let claimed = queue.call(deadline: deadline, { [self] () throws(DriveError) in
             try claimDrive(force: force, deadline: deadline)
-            outcome = .success(())
-        } catch {
-            outcome = .failure(Self.map(error))
-        }
+        }, late: { [self] result in
+            if case .success = result { drive.unclaim() }
+            endTransition()
+        })
+        guard let claimed else { throw .timedOut }
+        var outcome = claimed.mapError(Self.map)
         let undo = table.withLock { table -> Bool in
             table.transition = false
             self.table.broadcast()
@@ -255,10 +333,11 @@ public final class Recorder: Sendable {
                 return true
             }
             table.holder = Holder(name: name, uid: caller.uid)
+            table.generation += 1
             addLock(&table, handle: id, caller: caller)
             return false
         }
-        if undo { drive.unclaim() }
+        if undo { queue.post(deadline: deadline) { [drive] in drive.unclaim() } }
         try outcome.get()
         logger.debug("locked", metadata: ["owner": "\(name)", "pid": "\(caller.pid)", "uid": "\(caller.uid)"])
     }
@@ -285,7 +364,7 @@ public final class Recorder: Sendable {
     }
 
     private func addLock(_ table: inout Table, handle id: UInt64, caller: Caller) {
-        table.handles[id, default: HandleLocks(count: 0, pid: caller.pid)].count += 1
+        table.handles[id, default: HandleLocks(count: 0, pid: caller.pid, uid: caller.uid, since: Self.wallClock())].count += 1
         if !table.handles[id]!.writers.contains(caller.lockOwner) {
             table.handles[id]!.writers.append(caller.lockOwner)
         }
@@ -304,12 +383,24 @@ public final class Recorder: Sendable {
     }
 
     private func finishFree() {
-        drive.unclaim()
+        queue.post(deadline: deadline()) { [self] in
+            drive.unclaim()
+            endTransition()
+        }
+        logger.debug("freed")
+    }
+
+    private func endTransition() {
         table.withLock { table in
             table.transition = false
             self.table.broadcast()
         }
-        logger.debug("freed")
+    }
+
+    static func wallClock() -> Int {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return now.tv_sec
     }
 
     /// Closes the window between close(2) and RELEASE (DESIGN §3).
@@ -359,6 +450,7 @@ public final class Recorder: Sendable {
         case .timedOut: .timedOut
         case .gone: .noDevice
         case .failed(let why, _): .io(why)
+        case .unsupported: .unsupported
         }
     }
 }

@@ -20,6 +20,8 @@ public enum RecorderError: Error, Equatable, Sendable {
     case outOfMemory
     /// Any other failure of the drive.
     case io(String)
+    /// The device does not have this function (a tray command on a disk).
+    case unsupported
 }
 
 extension RecorderError: CustomStringConvertible {
@@ -34,6 +36,7 @@ extension RecorderError: CustomStringConvertible {
         case .badHandle: "unknown handle"
         case .outOfMemory: "out of memory"
         case .io(let why): "drive failure: \(why)"
+        case .unsupported: "the device does not support this"
         }
     }
 }

@@ -53,6 +53,7 @@ enum Node: Equatable {
 enum RecorderFile: Int, CaseIterable, Sendable {
     case owner, lockcount, acquire, acquireForce, release
     case device, vendor, model, revision, serial, capabilities, media, sg, volumes
+    case holders, generation, eject, closetray
 
     var name: String {
         switch self {
@@ -70,6 +71,10 @@ enum RecorderFile: Int, CaseIterable, Sendable {
         case .media: "media"
         case .sg: "sg"
         case .volumes: "volumes"
+        case .holders: "holders"
+        case .generation: "generation"
+        case .eject: "eject"
+        case .closetray: "closetray"
         }
     }
 
@@ -78,7 +83,7 @@ enum RecorderFile: Int, CaseIterable, Sendable {
     /// Control files are written, value files are read.
     var isControl: Bool {
         switch self {
-        case .acquire, .acquireForce, .release: true
+        case .acquire, .acquireForce, .release, .eject, .closetray: true
         default: false
         }
     }

@@ -162,7 +162,11 @@ public final class RecorderFileSystem: Sendable {
                 try lockHandle.acquire(data, caller: caller, force: file == .acquireForce)
             } else {
                 guard let recorder = recorder(slot) else { return request.fail(ENODEV) }
-                try recorder.release(data, caller: caller)
+                switch file {
+                case .eject: try recorder.eject(caller: caller)
+                case .closetray: try recorder.closeTray(caller: caller)
+                default: try recorder.release(data, caller: caller)
+                }
             }
             request.reply(written: data.count)
         } catch {
@@ -241,7 +245,13 @@ public final class RecorderFileSystem: Sendable {
             return line(try recorder.description().genericNode)
         case .volumes:
             return Array(try recorder.volumes().map { $0 + "\n" }.joined().utf8)
-        case .acquire, .acquireForce, .release:
+        case .holders:
+            return Array(try recorder.holders().map { record in
+                "\(record.name) pid=\(record.pid) uid=\(record.uid) count=\(record.count) since=\(rfc3339(record.since))\n"
+            }.joined().utf8)
+        case .generation:
+            return line("\(try recorder.snapshot().generation)")
+        case .acquire, .acquireForce, .release, .eject, .closetray:
             return []
         }
     }
@@ -283,4 +293,14 @@ final class ValueHandle: Sendable {
         let start = min(offset, bytes.count)
         return bytes[start..<min(start + count, bytes.count)]
     }
+}
+
+/// A time in RFC 3339, UTC: 2026-11-25T15:00:44Z.
+func rfc3339(_ seconds: Int) -> String {
+    var time = time_t(seconds)
+    var parts = tm()
+    gmtime_r(&time, &parts)
+    func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
+        + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
 }

@@ -102,6 +102,7 @@ extension RecorderError {
         case .badHandle: EBADF
         case .outOfMemory: ENOMEM
         case .io: EIO
+        case .unsupported: EOPNOTSUPP
         }
     }
 }
