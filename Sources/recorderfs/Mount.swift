@@ -168,7 +168,7 @@ struct DeviceSpec: ExpressibleByArgument {
 
     /// A recorder name is a directory name of the tree.
     static func isValidName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.count <= 64 && name != "." && name != ".."
+        !name.isEmpty && name.utf8.count <= 64 && name != "." && name != ".." && name != "by-id"
             && name.utf8.allSatisfy { byte in
                 (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
                     || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))

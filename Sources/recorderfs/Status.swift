@@ -5,7 +5,7 @@ import ArgumentParser
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show each recorder of a mounted tree: device, owner, lock count.")
+        abstract: "Show each recorder of a mounted tree: device, owner, locks, generation, drive and holders.")
 
     @OptionGroup var target: MountPointArgument
 
@@ -17,6 +17,12 @@ struct Status: ParsableCommand {
         var device: String
         var owner: String?
         var lockCount: Int
+        var generation: Int
+        var vendor: String
+        var model: String
+        var capabilities: [String]
+        /// Lines of `holders`: NAME pid=PID uid=UID count=N since=TIME.
+        var holders: [String]
     }
 
     func run() throws {
@@ -29,8 +35,12 @@ struct Status: ParsableCommand {
                 guard let owner = readValue("\(directory)/owner"), let count = readValue("\(directory)/lockcount") else {
                     throw Failure("cannot read \(directory): \(errorText(errno)).")
                 }
-                return Row(name: name, device: value(readValue("\(directory)/device") ?? ""),
-                           owner: owner.isEmpty ? nil : value(owner), lockCount: Int(value(count)) ?? 0)
+                func field(_ file: String) -> String { value(readValue("\(directory)/\(file)") ?? "") }
+                return Row(name: name, device: field("device"), owner: owner.isEmpty ? nil : value(owner),
+                           lockCount: Int(value(count)) ?? 0, generation: Int(field("generation")) ?? 0,
+                           vendor: field("vendor"), model: field("model"),
+                           capabilities: field("capabilities").split(separator: " ").map(String.init),
+                           holders: field("holders").split(separator: "\n").map(String.init))
             }
             print(json ? Self.json(mountPoint, rows) : Self.table(rows), terminator: "")
         }
@@ -48,28 +58,58 @@ struct Status: ParsableCommand {
         var names: [String] = []
         while let entry = readdir(directory) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if name != "." && name != ".." && entry.pointee.d_type == DT_DIR { names.append(name) }
+            if name != "." && name != ".." && name != "by-id" && entry.pointee.d_type == DT_DIR { names.append(name) }
         }
         return names.sorted()
     }
 
+    /// One row per recorder, then its holders indented below it.
     static func table(_ rows: [Row]) -> String {
-        let header = ["RECORDER", "DEVICE", "OWNER", "LOCKS"]
-        let cells = [header] + rows.map { [$0.name, $0.device, $0.owner ?? "-", "\($0.lockCount)"] }
+        let header = ["RECORDER", "DEVICE", "OWNER", "LOCKS", "GEN", "DRIVE", "CAPABILITIES"]
+        let cells = [header] + rows.map { row in
+            let drive = [row.vendor, row.model].filter { !$0.isEmpty }.joined(separator: " ")
+            return [row.name, row.device, row.owner ?? "-", "\(row.lockCount)", "\(row.generation)",
+                    drive.isEmpty ? "-" : drive, row.capabilities.isEmpty ? "-" : row.capabilities.joined(separator: " ")]
+        }
         let widths = header.indices.map { column in cells.map { $0[column].count }.max() ?? 0 }
-        return cells.map { row in
+        func line(_ row: [String]) -> String {
             row.enumerated().map { column, cell in
                 column == row.count - 1 ? cell : cell.padding(toLength: widths[column] + 2)
-            }.joined()
-        }.joined(separator: "\n") + "\n"
+            }.joined() + "\n"
+        }
+        var text = line(header)
+        for (row, cells) in zip(rows, cells.dropFirst()) {
+            text += line(cells)
+            for holder in row.holders { text += "  holder \(holder)\n" }
+        }
+        return text
     }
 
     static func json(_ mountPoint: String, _ rows: [Row]) -> String {
         let recorders = rows.map { row in
-            "{\"name\":\(quoted(row.name)),\"device\":\(quoted(row.device)),"
-                + "\"owner\":\(row.owner.map(quoted) ?? "null"),\"lockcount\":\(row.lockCount)}"
+            let holders = row.holders.map(holderJSON).joined(separator: ",")
+            let capabilities = row.capabilities.map(quoted).joined(separator: ",")
+            return "{\"name\":\(quoted(row.name)),\"device\":\(quoted(row.device)),"
+                + "\"owner\":\(row.owner.map(quoted) ?? "null"),\"lockcount\":\(row.lockCount),"
+                + "\"generation\":\(row.generation),\"vendor\":\(quoted(row.vendor)),\"model\":\(quoted(row.model)),"
+                + "\"capabilities\":[\(capabilities)],\"holders\":[\(holders)]}"
         }
         return "{\"mountpoint\":\(quoted(mountPoint)),\"recorders\":[\(recorders.joined(separator: ","))]}\n"
+    }
+
+    /// `NAME pid=1 uid=0 count=2 since=T` as a JSON object; the name may
+    /// hold spaces, the fields after it do not.
+    static func holderJSON(_ line: String) -> String {
+        var words = line.split(separator: " ").map(String.init)
+        var fields: [(String, String)] = []
+        while let last = words.last, let equals = last.firstIndex(of: "="), fields.count < 4 {
+            fields.insert((String(last[..<equals]), String(last[last.index(after: equals)...])), at: 0)
+            words.removeLast()
+        }
+        let values = fields.map { key, value in
+            "\(quoted(key)):" + (key == "since" ? quoted(value) : (Int(value).map(String.init) ?? quoted(value)))
+        }
+        return "{\"name\":\(quoted(words.joined(separator: " ")))" + values.map { "," + $0 }.joined() + "}"
     }
 
     static func quoted(_ text: String) -> String {
