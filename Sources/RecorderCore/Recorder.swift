@@ -61,6 +61,8 @@ public final class Recorder: Sendable {
     private let nextHandleID = Atomic<UInt64>(1)
     /// Every call into the drive runs here, under a deadline.
     private let queue = DriveQueue()
+    /// Shared by all recorders of the daemon.
+    public let limits: UsageLimits
 
     struct HandleLocks {
         var count: Int
@@ -91,8 +93,10 @@ public final class Recorder: Sendable {
         var generation: UInt64 = 0
     }
 
-    public init(name: String, drive: any Drive, options: RecorderOptions = RecorderOptions(), logger: Logger = Logger(label: "recorderfs")) {
+    public init(name: String, drive: any Drive, options: RecorderOptions = RecorderOptions(),
+                limits: UsageLimits = UsageLimits(), logger: Logger = Logger(label: "recorderfs")) {
         self.name = name
+        self.limits = limits
         self.drive = drive
         self.options = options
         var logger = logger
@@ -105,8 +109,20 @@ public final class Recorder: Sendable {
         queue.stop()
     }
 
+    /// A handle opened by root, which no usage limit applies to.
     public func makeHandle() -> LockHandle {
-        LockHandle(id: nextHandleID.wrappingAdd(1, ordering: .relaxed).oldValue, recorder: self)
+        LockHandle(id: nextHandleID.wrappingAdd(1, ordering: .relaxed).oldValue, recorder: self, uid: 0)
+    }
+
+    /// A handle opened by `caller`, counted in its usage (EMFILE past the limit).
+    public func makeHandle(caller: Caller) throws(RecorderError) -> LockHandle {
+        do {
+            try limits.openHandle(uid: caller.uid)
+        } catch {
+            logger.notice("refused", metadata: ["op": "open", "pid": "\(caller.pid)", "uid": "\(caller.uid)", "reason": "\(error)"])
+            throw error
+        }
+        return LockHandle(id: nextHandleID.wrappingAdd(1, ordering: .relaxed).oldValue, recorder: self, uid: caller.uid)
     }
 
     // MARK: Reading
@@ -189,6 +205,7 @@ public final class Recorder: Sendable {
             guard caller.uid == holder.uid || caller.isRoot else { throw .notPermitted }
             while let id = table.order.popLast() {
                 guard var locks = table.handles[id] else { continue }
+                limits.dropLocks(uid: locks.uid, count: 1)
                 locks.count -= 1
                 if locks.count == 0 {
                     table.handles[id] = nil
@@ -218,9 +235,11 @@ public final class Recorder: Sendable {
     }
 
     /// The handle's last descriptor is gone (FUSE RELEASE): its locks go too.
-    func closed(_ id: UInt64) {
+    func closed(_ id: UInt64, uid: UInt32) {
+        limits.closeHandle(uid: uid)
         let freed = table.withLock { table -> Bool in
             guard let locks = table.handles.removeValue(forKey: id) else { return false }
+            limits.dropLocks(uid: locks.uid, count: locks.count)
             table.flushed[id] = nil
             table.lockCount -= locks.count
             if table.order.count > 2 * table.lockCount + 64 {
@@ -238,6 +257,7 @@ public final class Recorder: Sendable {
     public func remove() {
         let claimed = table.withLock { table -> Bool in
             let claimed = table.lockCount > 0
+            for locks in table.handles.values { limits.dropLocks(uid: locks.uid, count: locks.count) }
             table.removed = true
             table.holder = nil
             table.lockCount = 0
@@ -304,6 +324,7 @@ public final class Recorder: Sendable {
                     guard holder.name == name && holder.uid == caller.uid else {
                         throw .busy("held by \(holder.name) (uid \(holder.uid))")
                     }
+                    try limits.addLock(uid: caller.uid)
                     addLock(&table, handle: id, caller: caller)
                     return true
                 }
@@ -330,6 +351,12 @@ public final class Recorder: Sendable {
             guard case .success = outcome else { return false }
             if table.removed {
                 outcome = .failure(.noDevice)
+                return true
+            }
+            do throws(RecorderError) {
+                try limits.addLock(uid: caller.uid)
+            } catch {
+                outcome = .failure(error)
                 return true
             }
             table.holder = Holder(name: name, uid: caller.uid)
@@ -460,10 +487,13 @@ public final class Recorder: Sendable {
 public final class LockHandle: Sendable {
     public let id: UInt64
     public let recorder: Recorder
+    /// The uid that opened the handle, whose usage it counts in.
+    public let uid: UInt32
 
-    init(id: UInt64, recorder: Recorder) {
+    init(id: UInt64, recorder: Recorder, uid: UInt32) {
         self.id = id
         self.recorder = recorder
+        self.uid = uid
     }
 
     public func acquire(_ name: ClientName, caller: Caller, force: Bool) throws(RecorderError) {
@@ -479,5 +509,5 @@ public final class LockHandle: Sendable {
     public func flushed(owner: UInt64 = 0) { recorder.flushed(id, owner: owner) }
 
     /// FUSE RELEASE: the last descriptor is gone.
-    public func closed() { recorder.closed(id) }
+    public func closed() { recorder.closed(id, uid: uid) }
 }

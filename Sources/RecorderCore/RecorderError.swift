@@ -22,6 +22,10 @@ public enum RecorderError: Error, Equatable, Sendable {
     case io(String)
     /// The device does not have this function (a tray command on a disk).
     case unsupported
+    /// The caller's uid has as many open handles as it may (EMFILE).
+    case tooManyHandles(Int)
+    /// The caller's uid holds as many locks as it may (ENOLCK).
+    case tooManyLocks(Int)
 }
 
 extension RecorderError: CustomStringConvertible {
@@ -37,6 +41,8 @@ extension RecorderError: CustomStringConvertible {
         case .outOfMemory: "out of memory"
         case .io(let why): "drive failure: \(why)"
         case .unsupported: "the device does not support this"
+        case .tooManyHandles(let limit): "the user has \(limit) handles open, the most allowed"
+        case .tooManyLocks(let limit): "the user holds \(limit) locks, the most allowed"
         }
     }
 }

@@ -129,7 +129,13 @@ public final class RecorderFileSystem: Sendable {
         let access = info.pointee.flags & O_ACCMODE
         guard access == (file.isControl ? O_WRONLY : O_RDONLY) else { return request.fail(EACCES) }
         if file.takesLocks {
-            info.pointee.fh = UInt64(UInt(bitPattern: Unmanaged.passRetained(recorder.makeHandle()).toOpaque()))
+            let handle: LockHandle
+            do {
+                handle = try recorder.makeHandle(caller: request.caller)
+            } catch {
+                return request.fail(error)
+            }
+            info.pointee.fh = UInt64(UInt(bitPattern: Unmanaged.passRetained(handle).toOpaque()))
         } else if !file.isControl {
             info.pointee.fh = UInt64(UInt(bitPattern: Unmanaged.passRetained(ValueHandle()).toOpaque()))
         }

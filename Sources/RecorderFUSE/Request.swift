@@ -103,6 +103,8 @@ extension RecorderError {
         case .outOfMemory: ENOMEM
         case .io: EIO
         case .unsupported: EOPNOTSUPP
+        case .tooManyHandles: EMFILE
+        case .tooManyLocks: ENOLCK
         }
     }
 }

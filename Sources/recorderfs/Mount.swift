@@ -103,9 +103,10 @@ struct Mount: ParsableCommand {
 
         let options = RecorderOptions(exclusive: exclusive, timeout: .milliseconds(Int64(timeout * 1000)))
         let recorders = RecorderSet()
+        let limits = UsageLimits()
         let discovery = Discovery(set: recorders, selection: RecorderSelection(discover: !noDiscover, patterns: patterns),
                                   logger: logger) { name, node in
-            Recorder(name: name, drive: BlockDrive(node: node), options: options, logger: logger)
+            Recorder(name: name, drive: BlockDrive(node: node), options: options, limits: limits, logger: logger)
         }
         discovery.start(pinned: drives.map { Discovery.Pinned(name: $0.0, node: $0.1.node) })
         defer {
