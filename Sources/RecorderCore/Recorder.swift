@@ -196,29 +196,24 @@ public final class Recorder: Sendable {
     }
 
     private func dropLock(_ name: ClientName, caller: Caller) throws(RecorderError) {
-        let freed = try table.withLock { (table, waiter) throws(RecorderError) -> Bool in
+        let deadline = deadline()
+        let last = try table.withLock { (table, waiter) throws(RecorderError) -> Bool in
             settle(&table, waiter)
-            if table.removed { throw .noDevice }
+            try waitForTransition(&table, waiter, until: deadline)
             guard let holder = table.holder, holder.name == name, table.lockCount > 0 else {
                 throw .noLock
             }
             guard caller.uid == holder.uid || caller.isRoot else { throw .notPermitted }
-            while let id = table.order.popLast() {
-                guard var locks = table.handles[id] else { continue }
-                limits.dropLocks(uid: locks.uid, count: 1)
-                locks.count -= 1
-                if locks.count == 0 {
-                    table.handles[id] = nil
-                    table.flushed[id] = nil
-                } else {
-                    table.handles[id] = locks
-                }
-                break
+            if table.lockCount == 1 {
+                table.transition = true
+                return true
             }
-            table.lockCount -= 1
-            return beginFreeIfUnlocked(&table)
+            popMostRecentLock(&table)
+            return false
         }
-        if freed { finishFree() }
+        if last {
+            letGo { table in popMostRecentLock(&table) }
+        }
     }
 
     /// A descriptor of the handle was closed by the file table `owner`,
@@ -237,26 +232,84 @@ public final class Recorder: Sendable {
     /// The handle's last descriptor is gone (FUSE RELEASE): its locks go too.
     func closed(_ id: UInt64, uid: UInt32) {
         limits.closeHandle(uid: uid)
-        let freed = table.withLock { table -> Bool in
-            guard let locks = table.handles.removeValue(forKey: id) else { return false }
-            limits.dropLocks(uid: locks.uid, count: locks.count)
-            table.flushed[id] = nil
-            table.lockCount -= locks.count
-            if table.order.count > 2 * table.lockCount + 64 {
-                let live = table.handles
-                table.order.removeAll { live[$0] == nil }
+        let deadline = deadline()
+        let last = table.withLock { (table, waiter) -> Bool in
+            while table.transition && waiter.wait(until: deadline) {}
+            guard let locks = table.handles[id] else { return false }
+            if table.transition || locks.count < table.lockCount {
+                removeHandle(id, &table)
+                self.table.broadcast()
+                return false
             }
-            let freed = beginFreeIfUnlocked(&table)
-            self.table.broadcast()
-            return freed
+            table.transition = true
+            return true
         }
-        if freed { finishFree() }
+        if last {
+            letGo { table in removeHandle(id, &table) }
+        }
+    }
+
+    /// Drops the last locks: the drive is let go first, while the table still
+    /// shows them, and only then does the recorder show free; so nobody sees
+    /// it free while its claim is still held. Runs in a transition the
+    /// caller started.
+    private func letGo(_ dropLastLocks: (inout Table) -> Void) {
+        drive.unclaim()
+        table.withLock { table in
+            if !table.removed {
+                dropLastLocks(&table)
+                table.holder = nil
+                table.order.removeAll(keepingCapacity: true)
+            }
+            table.transition = false
+            self.table.broadcast()
+        }
+        logger.debug("freed")
+    }
+
+    private func popMostRecentLock(_ table: inout Table) {
+        while let id = table.order.popLast() {
+            guard var locks = table.handles[id] else { continue }
+            limits.dropLocks(uid: locks.uid, count: 1)
+            locks.count -= 1
+            if locks.count == 0 {
+                table.handles[id] = nil
+                table.flushed[id] = nil
+            } else {
+                table.handles[id] = locks
+            }
+            table.lockCount -= 1
+            return
+        }
+    }
+
+    private func removeHandle(_ id: UInt64, _ table: inout Table) {
+        table.flushed[id] = nil
+        guard let locks = table.handles.removeValue(forKey: id) else { return }
+        limits.dropLocks(uid: locks.uid, count: locks.count)
+        table.lockCount -= locks.count
+        if table.order.count > 2 * table.lockCount + 64 {
+            let live = table.handles
+            table.order.removeAll { live[$0] == nil }
+        }
+    }
+
+    /// Waits, until `deadline`, for a claim or a release of the drive that
+    /// is under way to end.
+    private func waitForTransition(_ table: inout Table, _ waiter: Monitor<Table>.Waiter,
+                                   until deadline: MonotonicInstant) throws(RecorderError) {
+        while true {
+            if table.removed { throw .noDevice }
+            guard table.transition else { return }
+            guard waiter.wait(until: deadline) || !table.transition else { throw .timedOut }
+        }
     }
 
     /// The recorder went away: every later operation fails with ENODEV.
     public func remove() {
         let claimed = table.withLock { table -> Bool in
-            let claimed = table.lockCount > 0
+            // A claim or a release under way lets the drive go itself.
+            let claimed = table.lockCount > 0 && !table.transition
             for locks in table.handles.values { limits.dropLocks(uid: locks.uid, count: locks.count) }
             table.removed = true
             table.holder = nil
@@ -267,7 +320,7 @@ public final class Recorder: Sendable {
             self.table.broadcast()
             return claimed
         }
-        if claimed { queue.post(deadline: deadline()) { [drive] in drive.unclaim() } }
+        if claimed { drive.unclaim() }
         queue.stop()
     }
 
@@ -318,18 +371,14 @@ public final class Recorder: Sendable {
             // A write through the handle proves it is still open.
             table.flushed[id] = nil
             settle(&table, waiter)
-            while true {
-                if table.removed { throw .noDevice }
-                if let holder = table.holder {
-                    guard holder.name == name && holder.uid == caller.uid else {
-                        throw .busy("held by \(holder.name) (uid \(holder.uid))")
-                    }
-                    try limits.addLock(uid: caller.uid)
-                    addLock(&table, handle: id, caller: caller)
-                    return true
+            try waitForTransition(&table, waiter, until: deadline)
+            if let holder = table.holder {
+                guard holder.name == name && holder.uid == caller.uid else {
+                    throw .busy("held by \(holder.name) (uid \(holder.uid))")
                 }
-                guard table.transition else { break }
-                guard waiter.wait(until: deadline) || !table.transition else { throw .timedOut }
+                try limits.addLock(uid: caller.uid)
+                addLock(&table, handle: id, caller: caller)
+                return true
             }
             table.transition = true
             return false
@@ -364,7 +413,7 @@ public final class Recorder: Sendable {
             addLock(&table, handle: id, caller: caller)
             return false
         }
-        if undo { queue.post(deadline: deadline) { [drive] in drive.unclaim() } }
+        if undo { drive.unclaim() }
         try outcome.get()
         logger.debug("locked", metadata: ["owner": "\(name)", "pid": "\(caller.pid)", "uid": "\(caller.uid)"])
     }
@@ -397,24 +446,6 @@ public final class Recorder: Sendable {
         }
         table.order.append(id)
         table.lockCount += 1
-    }
-
-    /// Marks the recorder free once the last lock is gone; the caller then
-    /// runs `finishFree` outside the lock.
-    private func beginFreeIfUnlocked(_ table: inout Table) -> Bool {
-        guard table.lockCount == 0, table.holder != nil else { return false }
-        table.holder = nil
-        table.order.removeAll(keepingCapacity: true)
-        table.transition = true
-        return true
-    }
-
-    private func finishFree() {
-        queue.post(deadline: deadline()) { [self] in
-            drive.unclaim()
-            endTransition()
-        }
-        logger.debug("freed")
     }
 
     private func endTransition() {

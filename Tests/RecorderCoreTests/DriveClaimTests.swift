@@ -198,7 +198,9 @@ struct DriveClaimTests {
         #expect(drive.violations.isEmpty)
     }
 
-    /// A drive that does not answer never hangs another worker past the deadline.
+    /// A drive that does not answer never hangs a worker past the deadline:
+    /// the writer whose claim hangs and the writer waiting behind it both get
+    /// ETIMEDOUT, and the claim that completes late is undone.
     @Test func aWriterWaitingOnAHungClaimTimesOut() throws {
         let timeout = Duration.milliseconds(300)
         let (recorder, drive) = F.recorder(timeout: timeout)
@@ -218,11 +220,15 @@ struct DriveClaimTests {
         // Readers are not held up by the hung drive either.
         #expect(recorder.state() == free)
 
+        #expect(first.join()?.kind == .timedOut)
         gate.open()
-        #expect(throws: Never.self) { try first.join()?.get() }
-        // The timed-out writer added nothing.
-        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+        // The late claim is undone; neither writer added anything.
+        #expect(eventually { drive.unclaims == 1 })
+        #expect(!drive.claimed)
+        #expect(recorder.state() == free)
         #expect(drive.claims == 1)
+        #expect(throws: Never.self) { try recorder.makeHandle().acquire(F.appB, caller: F.bob, force: false) }
+        #expect(recorder.state() == held(by: F.appB, F.bob, count: 1))
     }
 
     /// While the drive is being released (count 1 → 0), a new writer waits

@@ -15,11 +15,13 @@ final class FakeDrive: Drive {
         case probeExclusive
         case claim(exclusive: Bool)
         case unclaim
+        case eject
+        case closeTray
     }
 
     /// The calls that can be made to fail.
     enum Operation: Hashable, Sendable {
-        case mountPoints, unmount, probeExclusive, claim
+        case mountPoints, unmount, probeExclusive, claim, eject, closeTray
     }
 
     struct State {
@@ -33,6 +35,9 @@ final class FakeDrive: Drive {
         /// Successful claims and the unclaims.
         var claims = 0
         var unclaims = 0
+        /// Tray commands that succeeded.
+        var ejects = 0
+        var trayCloses = 0
         /// The deadline of every claim call.
         var claimDeadlines: [MonotonicInstant] = []
         /// Failures still to inject, first first, per operation.
@@ -46,14 +51,21 @@ final class FakeDrive: Drive {
         var claim: (@Sendable () throws(DriveError) -> Void)?
         /// Runs at the start of every unclaim, outside the drive's lock.
         var unclaim: (@Sendable () -> Void)?
+        /// Runs at the start of every eject and close-tray, outside the
+        /// drive's lock; may block (a gate) or fail.
+        var tray: (@Sendable () throws(DriveError) -> Void)?
     }
 
     let node: String
+    /// What `describe()` answers.
+    let description: DriveDescription
     private let state: Mutex<State>
     private let hooks = Mutex(Hooks())
 
-    init(node: String = "/dev/fake0", mounts: [String] = [], busyMounts: Set<String> = []) {
+    init(node: String = "/dev/fake0", mounts: [String] = [], busyMounts: Set<String> = [],
+         description: DriveDescription = DriveDescription()) {
         self.node = node
+        self.description = description
         state = Mutex(State(mounts: mounts, busyMounts: busyMounts))
     }
 
@@ -70,6 +82,10 @@ final class FakeDrive: Drive {
 
     func onUnclaim(_ hook: (@Sendable () -> Void)?) {
         hooks.withLock { $0.unclaim = hook }
+    }
+
+    func onTray(_ hook: (@Sendable () throws(DriveError) -> Void)?) {
+        hooks.withLock { $0.tray = hook }
     }
 
     func mount(_ mountPoint: String, busy: Bool = false) {
@@ -144,6 +160,25 @@ final class FakeDrive: Drive {
             state.claimed = false
             state.exclusive = false
             state.unclaims += 1
+        }
+    }
+
+    func describe() -> DriveDescription { description }
+
+    func eject() throws(DriveError) {
+        try trayCommand(.eject, .eject) { $0.ejects += 1 }
+    }
+
+    func closeTray() throws(DriveError) {
+        try trayCommand(.closeTray, .closeTray) { $0.trayCloses += 1 }
+    }
+
+    private func trayCommand(_ call: Call, _ operation: Operation, done: (inout State) -> Void) throws(DriveError) {
+        state.withLock { $0.calls.append(call) }
+        if let hook = hooks.withLock({ $0.tray }) { try hook() }
+        try state.withLock { (state) throws(DriveError) in
+            try Self.injected(operation, &state)
+            done(&state)
         }
     }
 

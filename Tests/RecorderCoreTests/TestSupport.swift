@@ -40,7 +40,8 @@ extension RecorderError {
     /// The case without its explanation, to compare outcomes exactly where
     /// the wording of the explanation is not part of the contract.
     enum Kind: Equatable, Sendable {
-        case invalidName, busy, notPermitted, noLock, timedOut, noDevice, badHandle, outOfMemory, io
+        case invalidName, busy, notPermitted, noLock, timedOut, noDevice, badHandle, outOfMemory, io, unsupported
+        case tooManyHandles, tooManyLocks
     }
 
     var kind: Kind {
@@ -54,6 +55,9 @@ extension RecorderError {
         case .badHandle: .badHandle
         case .outOfMemory: .outOfMemory
         case .io: .io
+        case .unsupported: .unsupported
+        case .tooManyHandles: .tooManyHandles
+        case .tooManyLocks: .tooManyLocks
         }
     }
 }
@@ -76,14 +80,27 @@ func expectFailure<T>(
 }
 
 extension Recorder {
-    /// The snapshot, which must be readable.
+    /// The holder and the lock count, which must be readable. The generation
+    /// is left at 0 so that the lock-rule tests compare only what they are
+    /// about; `GenerationTests` read it through `snapshot()`.
     func state(sourceLocation: SourceLocation = #_sourceLocation) -> RecorderSnapshot {
         do {
-            return try snapshot()
+            var snapshot = try snapshot()
+            snapshot.generation = 0
+            return snapshot
         } catch {
             Issue.record("snapshot failed: \(error)", sourceLocation: sourceLocation)
             return RecorderSnapshot(holder: nil, lockCount: -1)
         }
+    }
+}
+
+extension RecorderSnapshot {
+    /// The holder and the lock count only, as `held(by:)` builds them.
+    var withoutGeneration: RecorderSnapshot {
+        var snapshot = self
+        snapshot.generation = 0
+        return snapshot
     }
 }
 
