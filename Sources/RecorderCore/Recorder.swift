@@ -10,14 +10,10 @@ public struct RecorderOptions: Sendable {
     public var exclusive: Bool
     /// The deadline of a call into the drive.
     public var timeout: Duration
-    /// How long an operation waits for the RELEASE of a handle whose
-    /// descriptor was just closed (see `settle`).
-    public var closeWindow: Duration
 
-    public init(exclusive: Bool = false, timeout: Duration = .seconds(5), closeWindow: Duration = .milliseconds(250)) {
+    public init(exclusive: Bool = false, timeout: Duration = .seconds(5)) {
         self.exclusive = exclusive
         self.timeout = timeout
-        self.closeWindow = closeWindow
     }
 }
 
@@ -69,11 +65,6 @@ public final class Recorder: Sendable {
         var pid: Int32
         var uid: UInt32
         var since: Int
-        /// The file tables (FUSE lock owners) that wrote through the handle
-        /// and have not closed a descriptor of it since: while one remains,
-        /// a FLUSH from elsewhere (a child that inherited the descriptor)
-        /// cannot be the last close.
-        var writers: [UInt64] = []
     }
 
     struct Table {
@@ -84,9 +75,6 @@ public final class Recorder: Sendable {
         var order: [UInt64] = []
         /// The handles that hold at least one lock.
         var handles: [UInt64: HandleLocks] = [:]
-        /// Handles that may be closing, and when their FLUSH came: their
-        /// RELEASE may be on the way (see `settle`).
-        var flushed: [UInt64: MonotonicInstant] = [:]
         /// The drive is being claimed or unclaimed.
         var transition = false
         var removed = false
@@ -131,7 +119,6 @@ public final class Recorder: Sendable {
     /// has been let go.
     public func snapshot() throws(RecorderError) -> RecorderSnapshot {
         try table.withLock { (table, waiter) throws(RecorderError) in
-            settle(&table, waiter)
             if table.removed { throw .noDevice }
             return RecorderSnapshot(holder: table.holder, lockCount: table.lockCount, generation: table.generation)
         }
@@ -140,7 +127,6 @@ public final class Recorder: Sendable {
     /// The handles that hold locks, oldest first.
     public func holders() throws(RecorderError) -> [HandleRecord] {
         try table.withLock { (table, waiter) throws(RecorderError) in
-            settle(&table, waiter)
             if table.removed { throw .noDevice }
             guard let holder = table.holder else { return [] }
             return table.handles.sorted { ($0.value.since, $0.key) < ($1.value.since, $1.key) }.map { _, locks in
@@ -198,7 +184,6 @@ public final class Recorder: Sendable {
     private func dropLock(_ name: ClientName, caller: Caller) throws(RecorderError) {
         let deadline = deadline()
         let last = try table.withLock { (table, waiter) throws(RecorderError) -> Bool in
-            settle(&table, waiter)
             try waitForTransition(&table, waiter, until: deadline)
             guard let holder = table.holder, holder.name == name, table.lockCount > 0 else {
                 throw .noLock
@@ -213,19 +198,6 @@ public final class Recorder: Sendable {
         }
         if last {
             letGo { table in popMostRecentLock(&table) }
-        }
-    }
-
-    /// A descriptor of the handle was closed by the file table `owner`,
-    /// perhaps the last one (FUSE FLUSH).
-    func flushed(_ id: UInt64, owner: UInt64) {
-        table.withLock { table in
-            guard var locks = table.handles[id] else { return }
-            locks.writers.removeAll { $0 == owner }
-            table.handles[id] = locks
-            if locks.writers.isEmpty && table.flushed[id] == nil {
-                table.flushed[id] = .now
-            }
         }
     }
 
@@ -274,7 +246,6 @@ public final class Recorder: Sendable {
             locks.count -= 1
             if locks.count == 0 {
                 table.handles[id] = nil
-                table.flushed[id] = nil
             } else {
                 table.handles[id] = locks
             }
@@ -284,7 +255,6 @@ public final class Recorder: Sendable {
     }
 
     private func removeHandle(_ id: UInt64, _ table: inout Table) {
-        table.flushed[id] = nil
         guard let locks = table.handles.removeValue(forKey: id) else { return }
         limits.dropLocks(uid: locks.uid, count: locks.count)
         table.lockCount -= locks.count
@@ -316,7 +286,6 @@ public final class Recorder: Sendable {
             table.lockCount = 0
             table.order = []
             table.handles = [:]
-            table.flushed = [:]
             self.table.broadcast()
             return claimed
         }
@@ -344,7 +313,6 @@ public final class Recorder: Sendable {
     /// refused under another holder (E_IMAPI_RECORDER_LOCKED).
     private func trayCommand(_ caller: Caller, _ command: @escaping () throws(DriveError) -> Void) throws(RecorderError) {
         try table.withLock { (table, waiter) throws(RecorderError) in
-            settle(&table, waiter)
             if table.removed { throw .noDevice }
             if let holder = table.holder, holder.uid != caller.uid, !caller.isRoot {
                 throw .busy("locked by \(holder.name) (uid \(holder.uid))")
@@ -368,9 +336,6 @@ public final class Recorder: Sendable {
         let deadline = MonotonicInstant.now.advanced(by: options.timeout)
         // Under the lock: nest, refuse, or reserve the drive transition.
         let nested = try table.withLock { (table, waiter) throws(RecorderError) -> Bool in
-            // A write through the handle proves it is still open.
-            table.flushed[id] = nil
-            settle(&table, waiter)
             try waitForTransition(&table, waiter, until: deadline)
             if let holder = table.holder {
                 guard holder.name == name && holder.uid == caller.uid else {
@@ -441,9 +406,6 @@ public final class Recorder: Sendable {
 
     private func addLock(_ table: inout Table, handle id: UInt64, caller: Caller) {
         table.handles[id, default: HandleLocks(count: 0, pid: caller.pid, uid: caller.uid, since: Self.wallClock())].count += 1
-        if !table.handles[id]!.writers.contains(caller.lockOwner) {
-            table.handles[id]!.writers.append(caller.lockOwner)
-        }
         table.order.append(id)
         table.lockCount += 1
     }
@@ -459,34 +421,6 @@ public final class Recorder: Sendable {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         return now.tv_sec
-    }
-
-    /// Closes the window between close(2) and RELEASE (DESIGN §3).
-    ///
-    /// close(2) returns once FLUSH is answered, while RELEASE comes later and
-    /// asynchronously. A handle flushed by its last known writer may be
-    /// closing, so before anything observes the table it waits for the
-    /// RELEASE of the handles flushed before this operation began, each at
-    /// most `closeWindow` after its FLUSH. A handle still open after its
-    /// window (a duplicate was closed, not the last descriptor) stops counting
-    /// as closing, so nobody waits for it twice.
-    private func settle(_ table: inout Table, _ waiter: Monitor<Table>.Waiter) {
-        guard !table.flushed.isEmpty else { return }
-        let start = MonotonicInstant.now
-        while !table.flushed.isEmpty {
-            let now = MonotonicInstant.now
-            var wakeUp: MonotonicInstant?
-            for (id, flushedAt) in table.flushed {
-                let expiry = flushedAt.advanced(by: options.closeWindow)
-                if expiry <= now {
-                    table.flushed[id] = nil
-                } else if flushedAt <= start {
-                    wakeUp = min(wakeUp ?? expiry, expiry)
-                }
-            }
-            guard let wakeUp else { return }
-            _ = waiter.wait(until: wakeUp)
-        }
     }
 
     /// Logs each refusal once, with who asked and why. The reason never
@@ -534,10 +468,6 @@ public final class LockHandle: Sendable {
     public func acquire(_ input: UnsafeRawBufferPointer, caller: Caller, force: Bool) throws(RecorderError) {
         try recorder.acquire(input, handle: self, caller: caller, force: force)
     }
-
-    /// FUSE FLUSH: one descriptor of the handle was closed by the file
-    /// table `owner` (the kernel's lock owner of the request).
-    public func flushed(owner: UInt64 = 0) { recorder.flushed(id, owner: owner) }
 
     /// FUSE RELEASE: the last descriptor is gone.
     public func closed() { recorder.closed(id, uid: uid) }

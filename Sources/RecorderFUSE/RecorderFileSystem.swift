@@ -140,6 +140,9 @@ public final class RecorderFileSystem: Sendable {
             info.pointee.fh = UInt64(UInt(bitPattern: Unmanaged.passRetained(ValueHandle()).toOpaque()))
         }
         rfs_fi_set_direct_io(info)
+        // Nothing happens at close(2) but the RELEASE of the last one, which
+        // the loop orders (see rfs_wait_for_earlier_releases): no FLUSH.
+        rfs_fi_set_noflush(info)
         request.reply(open: info)
     }
 
@@ -147,6 +150,8 @@ public final class RecorderFileSystem: Sendable {
         guard case .file(let file, let slot) = inode.node, !file.isControl else { return request.fail(EBADF) }
         guard let recorder = recorder(slot) else { return request.fail(ENODEV) }
         guard let value = ValueHandle.from(handle) else { return request.fail(EBADF) }
+        // The locks of every file closed before this request was sent are gone.
+        rfs_wait_for_earlier_releases()
         let bytes: ArraySlice<UInt8>
         do {
             bytes = try value.read(at: offset, count: size) { () throws(RecorderError) in
@@ -158,10 +163,11 @@ public final class RecorderFileSystem: Sendable {
         request.reply(data: bytes)
     }
 
-    func write(_ request: consuming Request, inode: Inode, data: UnsafeRawBufferPointer, handle: UInt64, lockOwner: UInt64) {
+    func write(_ request: consuming Request, inode: Inode, data: UnsafeRawBufferPointer, handle: UInt64) {
         guard case .file(let file, let slot) = inode.node, file.isControl else { return request.fail(EBADF) }
-        var caller = request.caller
-        caller.lockOwner = lockOwner
+        let caller = request.caller
+        // The locks of every file closed before this request was sent are gone.
+        rfs_wait_for_earlier_releases()
         do {
             if file.takesLocks {
                 guard let lockHandle = Self.lockHandle(handle) else { return request.fail(EBADF) }
@@ -178,13 +184,6 @@ public final class RecorderFileSystem: Sendable {
         } catch {
             request.fail(error)
         }
-    }
-
-    func flush(_ request: consuming Request, inode: Inode, handle: UInt64, lockOwner: UInt64) {
-        if case .file(let file, _) = inode.node, file.takesLocks {
-            Self.lockHandle(handle)?.flushed(owner: lockOwner)
-        }
-        request.succeed()
     }
 
     func release(_ request: consuming Request, inode: Inode, handle: UInt64) {

@@ -10,8 +10,8 @@ public struct MountOptions: Sendable {
     public var allowOther = false
     /// libfuse prints every request.
     public var debug = false
-    /// Worker threads at most: operations may wait (bounded) for a RELEASE
-    /// that another worker must deliver, so keep more than a handful.
+    /// Worker threads at most: an operation may wait (bounded) for a drive
+    /// transition or an earlier RELEASE that another worker must finish.
     public var maxThreads: UInt32 = 64
 
     public init(allowOther: Bool = false, debug: Bool = false) {
@@ -80,7 +80,7 @@ public final class Session {
     /// Serves requests until SIGTERM, SIGINT or an unmount; then unmounts.
     @discardableResult
     public func run() -> Int32 {
-        let status = rfs_session_loop_mt(session, options.maxThreads, 4)
+        let status = rfs_session_loop_ordered(session, options.maxThreads, 4)
         fuse_session_unmount(session)
         mounted = false
         return status

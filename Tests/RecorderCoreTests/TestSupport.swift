@@ -26,10 +26,9 @@ enum Fixture {
     static func recorder(
         exclusive: Bool = false,
         timeout: Duration = .seconds(5),
-        closeWindow: Duration = .milliseconds(250),
         drive: FakeDrive = FakeDrive()
     ) -> (Recorder, FakeDrive) {
-        let options = RecorderOptions(exclusive: exclusive, timeout: timeout, closeWindow: closeWindow)
+        let options = RecorderOptions(exclusive: exclusive, timeout: timeout)
         return (Recorder(name: "sr0", drive: drive, options: options, logger: quiet), drive)
     }
 }
@@ -202,5 +201,10 @@ final class Gate: Sendable {
             while !state.open && waiter.wait(until: deadline) {}
             state.waiting -= 1
         }
+    }
+}
+extension Result where Failure == RecorderError {
+    var kind: RecorderError.Kind? {
+        if case .failure(let error) = self { error.kind } else { nil }
     }
 }

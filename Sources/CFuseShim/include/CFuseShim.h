@@ -14,19 +14,24 @@ struct fuse_session *rfs_session_new(int argc, char **argv,
                                      const struct fuse_lowlevel_ops *ops,
                                      void *userdata);
 
-/// Runs the multi-threaded loop (fuse_session_loop_mt is version-selected)
-/// with at most `max_threads` workers, keeping `idle_threads` alive.
-int rfs_session_loop_mt(struct fuse_session *se, unsigned max_threads,
-                        unsigned idle_threads);
+/// Serves the session with up to `max_threads` workers (keeping at most
+/// `idle_threads` idle) that take requests in the kernel's order; returns
+/// when the session ends. See loop.c.
+int rfs_session_loop_ordered(struct fuse_session *se, unsigned max_threads,
+                             unsigned idle_threads);
+
+/// Waits until every RELEASE the kernel sent before the current request has
+/// been handled. Call it from a handler, before looking at the locks.
+void rfs_wait_for_earlier_releases(void);
 
 /// Bit fields of fuse_file_info, which Swift cannot set portably.
 void rfs_fi_set_direct_io(struct fuse_file_info *fi);
 void rfs_fi_set_nonseekable(struct fuse_file_info *fi);
+void rfs_fi_set_noflush(struct fuse_file_info *fi);
 
-/// The kernel's lock-owner cookie of the request, for diagnostics.
-uint64_t rfs_fi_lock_owner(const struct fuse_file_info *fi);
-
-/// Asks the kernel for O_TRUNC in open flags instead of a separate SETATTR.
-void rfs_conn_want_atomic_o_trunc(struct fuse_conn_info *conn);
+/// Connection settings: O_TRUNC in open flags instead of a separate SETATTR;
+/// no splice, so that the loop sees each request's header; background
+/// requests (RELEASE among them) never held back by congestion.
+void rfs_conn_configure(struct fuse_conn_info *conn);
 
 #endif

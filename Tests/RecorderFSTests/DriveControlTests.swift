@@ -1,0 +1,58 @@
+import Testing
+
+extension MountedTests {
+    @Suite("Holders, generation and the tray")
+    struct DriveControlTests {
+        @Test("holders lists each holding handle, oldest first, with the pid that took its first lock")
+        func holders() throws {
+            try withRecorder { recorder in
+                #expect(try recorder.cat("holders") == "")
+                let first = try recorder.workspace.agent()
+                let firstHandle = try first.hold(recorder.path("acquire"), "MyApp")
+                #expect(try first.write(firstHandle, "MyApp") == .ok(5))
+                let second = try recorder.workspace.agent()
+                _ = try second.hold(recorder.path("acquire"), "MyApp")
+
+                let since = /since=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/
+                let lines = try recorder.cat("holders").split(separator: "\n", omittingEmptySubsequences: false)
+                #expect(lines.count == 3 && lines.last == "", "holders: \(lines)")
+                #expect(lines.first?.replacing(since, with: "since=T") == "MyApp pid=\(first.pid) uid=0 count=2 since=T")
+                #expect(lines.dropFirst().first?.replacing(since, with: "since=T") == "MyApp pid=\(second.pid) uid=0 count=1 since=T")
+
+                #expect(try first.close(firstHandle) == .ok(0))
+                #expect(try recorder.cat("holders").replacing(since, with: "since=T")
+                    == "MyApp pid=\(second.pid) uid=0 count=1 since=T\n")
+                second.child.end()
+                #expect(try recorder.cat("holders") == "")
+            }
+        }
+
+        @Test("generation goes up by one from free to locked, never on nesting")
+        func generation() throws {
+            try withRecorder { recorder in
+                #expect(try recorder.cat("generation") == "0\n")
+                let agent = try recorder.workspace.agent()
+                let handle = try agent.hold(recorder.path("acquire"), "A")
+                #expect(try recorder.cat("generation") == "1\n")
+                #expect(try agent.write(handle, "A") == .ok(1))
+                #expect(try writeOnce(recorder.path("acquire"), "A") == "OK 1")
+                #expect(try recorder.cat("generation") == "1\n")
+                #expect(try agent.close(handle) == .ok(0))
+                #expect(try recorder.cat("generation") == "1\n")
+                #expect(try writeOnce(recorder.path("acquire"), "B") == "OK 1")
+                #expect(try recorder.cat("generation") == "2\n")
+            }
+        }
+
+        @Test("eject and closetray on a loop device (no tray) answer EOPNOTSUPP")
+        func trayOnLoopDevice() throws {
+            try withRecorder { recorder in
+                // EOPNOTSUPP and ENOTSUP are one number on Linux; python names it ENOTSUP.
+                #expect(try writeOnce(recorder.path("eject"), "x") == "ENOTSUP")
+                #expect(try writeOnce(recorder.path("closetray"), "x") == "ENOTSUP")
+                #expect(try probe("os.open(a[0], os.O_RDONLY)", recorder.path("eject")) == "EACCES")
+                try expectFree(recorder)
+            }
+        }
+    }
+}
