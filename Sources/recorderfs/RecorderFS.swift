@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ArgumentParser
 
 @main
@@ -13,6 +16,21 @@ struct RecorderFS: ParsableCommand {
         version: "0.1.0",
         subcommands: [Mount.self, Status.self, Hold.self, Unmount.self]
     )
+
+    /// Errors on the command line are one sentence and a non-zero status
+    /// (DESIGN §8); help and version print as usual.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            guard code != .success, !(error is ExitCode) else { exit(withError: error) }
+            let message = message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid command line"
+            printError("recorderfs: \(message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message)")
+            Glibc.exit(code.rawValue)
+        }
+    }
 }
 
 /// The mountpoint argument shared by the subcommands.
