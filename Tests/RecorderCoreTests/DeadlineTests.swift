@@ -1,0 +1,411 @@
+import Testing
+@testable import RecorderCore
+
+/// The drive's thread may still be finishing the job of a call that just
+/// returned late (its `late` handler ran, the thread has yet to take the next
+/// job). Nothing the core exposes tells when it has; this stands for "a
+/// moment later", after the outcome the test waits for has been seen.
+func letTheDriveThreadFinish() {
+    pause(.milliseconds(20))
+}
+
+/// Issue C: calls into the drive run under a deadline. A caller waits at
+/// most until the deadline; what a late call leaves behind is undone; while a
+/// call hangs past its deadline, new callers fail at once; readers and other
+/// recorders never wait for a hung drive.
+@Suite("Deadlines")
+struct DeadlineTests {
+    typealias F = Fixture
+
+    static let timeout = Duration.milliseconds(200)
+    /// Far more than any scheduling delay, far less than a hang.
+    static let slack = Duration.seconds(1)
+    /// What "at once" means here: well before the deadline.
+    static let atOnce = timeout / 2
+
+    /// A recorder whose claims block at `gate` until it opens.
+    static func hangingClaim() -> (Recorder, FakeDrive, Gate) {
+        let (recorder, drive) = F.recorder(timeout: timeout)
+        let gate = Gate()
+        drive.onClaim { gate.pass() }
+        return (recorder, drive, gate)
+    }
+
+    /// Takes a lock through `handle`; expects it to time out at roughly the
+    /// deadline, not before.
+    static func acquireTimesOut(_ handle: LockHandle, sourceLocation: SourceLocation = #_sourceLocation) {
+        let start = MonotonicInstant.now
+        let error = expectFailure(.timedOut, sourceLocation: sourceLocation) { () throws(RecorderError) in
+            try handle.acquire(F.appA, caller: F.alice, force: false)
+        }
+        let took = elapsed(since: start)
+        #expect(error == .timedOut, sourceLocation: sourceLocation)
+        #expect(took >= timeout, "returned after \(took)", sourceLocation: sourceLocation)
+        #expect(took < timeout + slack, "returned after \(took)", sourceLocation: sourceLocation)
+    }
+
+    @Test func aHungClaimTimesOutAndIsUndoneWhenItReturns() throws {
+        let (recorder, drive, gate) = Self.hangingClaim()
+        let handle = recorder.makeHandle()
+
+        Self.acquireTimesOut(handle)
+
+        // The call still hangs in the drive; the table never changed.
+        #expect(gate.waiting == 1)
+        #expect(recorder.state() == free)
+        #expect(try recorder.holders() == [])
+        #expect(try recorder.snapshot().generation == 0)
+
+        // The claim completes after all: it is undone.
+        gate.open()
+        #expect(eventually { drive.unclaims == 1 })
+        #expect(drive.claims == 1)
+        #expect(!drive.claimed)
+        #expect(recorder.state() == free)
+
+        // And the recorder works again, through the same handle.
+        letTheDriveThreadFinish()
+        try handle.acquire(F.appA, caller: F.alice, force: false)
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+        #expect(try recorder.snapshot().generation == 1)
+        #expect(drive.claims == 2)
+        #expect(drive.claimed)
+        #expect(drive.violations.isEmpty)
+    }
+
+    /// A claim that fails after its caller gave up holds nothing: nothing to undo.
+    @Test func aClaimFailingAfterItsDeadlineLeavesNothingToUndo() throws {
+        let (recorder, drive) = F.recorder(timeout: Self.timeout)
+        let gate = Gate()
+        drive.onClaim { () throws(DriveError) in
+            gate.pass()
+            throw .failed("flock: Input/output error", errno: 5)
+        }
+        Self.acquireTimesOut(recorder.makeHandle())
+
+        gate.open()
+        #expect(eventually { gate.waiting == 0 })
+        letTheDriveThreadFinish()
+        #expect(drive.claims == 0)
+        #expect(drive.unclaims == 0)
+        #expect(recorder.state() == free)
+
+        drive.onClaim(nil)
+        try recorder.makeHandle().acquire(F.appB, caller: F.bob, force: false)
+        #expect(recorder.state() == held(by: F.appB, F.bob, count: 1))
+        #expect(drive.violations.isEmpty)
+    }
+
+    /// While the claim hangs past its deadline, a new writer does not queue
+    /// behind it for a deadline of its own: it fails at once.
+    @Test(arguments: [false, true])
+    func whileAClaimHangsNewAcquiresFailAtOnce(sameName: Bool) throws {
+        let (recorder, drive, gate) = Self.hangingClaim()
+        defer { gate.open() }
+        Self.acquireTimesOut(recorder.makeHandle())
+        try #require(gate.waiting == 1)
+
+        let (name, caller) = sameName ? (F.appA, F.alice) : (F.appB, F.bob)
+        let start = MonotonicInstant.now
+        let error = expectFailure(.timedOut) { () throws(RecorderError) in
+            try recorder.makeHandle().acquire(name, caller: caller, force: false)
+        }
+        let took = elapsed(since: start)
+        #expect(error == .timedOut)
+        #expect(took < Self.atOnce, "the second acquire took \(took) (deadline \(Self.timeout))")
+        #expect(recorder.state() == free)
+        #expect(drive.claims == 0)
+    }
+
+    /// A release waits for a claim under way (it may be for the name it
+    /// releases), but not for one hung past its deadline: it answers at once,
+    /// ENOLCK or ETIMEDOUT.
+    @Test func whileAClaimHangsAReleaseAnswersAtOnce() throws {
+        let (recorder, _, gate) = Self.hangingClaim()
+        defer { gate.open() }
+        Self.acquireTimesOut(recorder.makeHandle())
+        try #require(gate.waiting == 1)
+
+        let start = MonotonicInstant.now
+        let outcome = Result { () throws(RecorderError) in try recorder.release(F.appA, caller: F.alice) }
+        let took = elapsed(since: start)
+        #expect(outcome.kind == .noLock || outcome.kind == .timedOut)
+        #expect(took < Self.atOnce, "the release took \(took) (deadline \(Self.timeout))")
+    }
+
+    /// The RELEASE of a handle that holds nothing (a refused writer's, say)
+    /// has nothing to wait for, and a claim hung past its deadline least of all.
+    @Test func whileAClaimHangsAnIdleHandleClosesAtOnce() throws {
+        let (recorder, _, gate) = Self.hangingClaim()
+        defer { gate.open() }
+        Self.acquireTimesOut(recorder.makeHandle())
+        try #require(gate.waiting == 1)
+
+        let handle = recorder.makeHandle()
+        let start = MonotonicInstant.now
+        handle.closed()
+        let took = elapsed(since: start)
+        #expect(took < Self.atOnce, "the close took \(took) (deadline \(Self.timeout))")
+    }
+
+    /// Reads, and past the deadline the tray commands, answer at once while
+    /// the claim hangs.
+    @Test func whileAClaimHangsEverythingElseAnswersAtOnce() throws {
+        let (recorder, drive, gate) = Self.hangingClaim()
+        defer { gate.open() }
+        let writer = spawnAcquire(recorder.makeHandle(), F.appA, F.alice)
+        #expect(eventually { gate.waiting == 1 })
+
+        // Within the deadline and past it.
+        for phase in ["before the deadline", "past the deadline"] {
+            if phase == "past the deadline" {
+                #expect(writer.join()?.kind == .timedOut)
+            }
+            let start = MonotonicInstant.now
+            #expect(recorder.state() == free, "\(phase)")
+            #expect(try recorder.holders() == [], "\(phase)")
+            #expect(try recorder.description() == DriveDescription(), "\(phase)")
+            #expect(try recorder.volumes() == [], "\(phase)")
+            #expect(elapsed(since: start) < Self.atOnce, "reads \(phase) took \(elapsed(since: start))")
+        }
+
+        // Past the deadline the drive's queue refuses new calls at once.
+        let start = MonotonicInstant.now
+        expectFailure(.timedOut) { () throws(RecorderError) in try recorder.eject(caller: F.alice) }
+        expectFailure(.timedOut) { () throws(RecorderError) in try recorder.closeTray(caller: F.alice) }
+        #expect(elapsed(since: start) < Self.atOnce, "tray commands took \(elapsed(since: start))")
+        #expect(!drive.calls.contains(.eject))
+    }
+
+    /// Another recorder, with its own drive, locks and unlocks normally while
+    /// the first one's drive hangs.
+    @Test func anotherRecorderIsNotHeldUp() throws {
+        let (recorder, drive, gate) = Self.hangingClaim()
+        let writer = spawnAcquire(recorder.makeHandle(), F.appA, F.alice)
+        #expect(eventually { gate.waiting == 1 })
+
+        let (other, otherDrive) = F.recorder(timeout: Self.timeout)
+        for phase in ["before the deadline", "past the deadline"] {
+            if phase == "past the deadline" {
+                #expect(writer.join()?.kind == .timedOut)
+            }
+            let start = MonotonicInstant.now
+            let handle = other.makeHandle()
+            try handle.acquire(F.appB, caller: F.bob, force: false)
+            try handle.acquire(F.appB, caller: F.bob, force: false)
+            #expect(other.state() == held(by: F.appB, F.bob, count: 2), "\(phase)")
+            try other.release(F.appB, caller: F.bob)
+            handle.closed()
+            #expect(other.state() == free, "\(phase)")
+            try other.eject(caller: F.bob)
+            #expect(elapsed(since: start) < Self.atOnce, "\(phase): took \(elapsed(since: start))")
+        }
+        #expect(eventually { otherDrive.unclaims == 2 })
+        #expect(otherDrive.claims == 2)
+        #expect(otherDrive.violations.isEmpty)
+
+        gate.open()
+        #expect(eventually { drive.unclaims == 1 })
+        #expect(!drive.claimed)
+    }
+
+    /// The drive is let go (count 1 → 0) before the table shows the recorder
+    /// free. While that hangs, readers still answer at once and see the lock,
+    /// and writers wait for it only until their own deadline.
+    @Test func aHungUnclaimHoldsOthersOnlyUntilTheirDeadline() throws {
+        let (recorder, drive) = F.recorder(timeout: Self.timeout)
+        let gate = Gate()
+        drive.onUnclaim { gate.pass() }
+        defer { gate.open() }
+        let handle = recorder.makeHandle()
+        try handle.acquire(F.appA, caller: F.alice, force: false)
+
+        let closing = Spawned { handle.closed() }
+        #expect(eventually { gate.waiting == 1 })
+
+        let start = MonotonicInstant.now
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+        #expect(try recorder.holders().map(HolderRow.init) == [HolderRow(F.appA, F.alice, count: 1)])
+        #expect(elapsed(since: start) < Self.atOnce)
+
+        for (name, caller) in [(F.appB, F.bob), (F.appA, F.alice)] {
+            let writer = MonotonicInstant.now
+            expectFailure(.timedOut) { () throws(RecorderError) in
+                try recorder.makeHandle().acquire(name, caller: caller, force: false)
+            }
+            #expect(elapsed(since: writer) < Self.timeout + Self.slack, "\(name)")
+        }
+        #expect(drive.claims == 1)
+
+        gate.open()
+        _ = closing.join()
+        // The late unclaim finishes the release on the drive's thread.
+        #expect(eventually { recorder.state() == free })
+        #expect(drive.unclaims == 1)
+        try recorder.makeHandle().acquire(F.appB, caller: F.bob, force: false)
+        #expect(recorder.state() == held(by: F.appB, F.bob, count: 1))
+        #expect(drive.violations.isEmpty)
+    }
+
+    /// DESIGN §4: a call into the drive that does not finish within the
+    /// deadline must never hang a FUSE worker. The worker that delivers the
+    /// RELEASE waits for the unclaim only until the deadline; the table is
+    /// updated when the unclaim ends.
+    @Test func aHungUnclaimDoesNotHoldTheClosingWorker() throws {
+        let (recorder, drive) = F.recorder(timeout: Self.timeout)
+        let gate = Gate()
+        drive.onUnclaim { gate.pass() }
+        defer { gate.open() }
+        let handle = recorder.makeHandle()
+        try handle.acquire(F.appA, caller: F.alice, force: false)
+
+        let closing = Spawned { handle.closed() }
+        #expect(eventually { gate.waiting == 1 })
+        let start = MonotonicInstant.now
+        #expect(closing.join(within: Self.timeout + Self.slack) != nil)
+        #expect(elapsed(since: start) < Self.timeout + Self.slack)
+        // Until the unclaim ends, the recorder still shows its lock.
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+        gate.open()
+        #expect(eventually { recorder.state() == free })
+        #expect(drive.unclaims == 1)
+    }
+
+    /// Removed while the claim hangs: remove() returns at once, and the claim
+    /// is undone when it completes.
+    @Test func aRecorderRemovedWhileItsClaimHangs() throws {
+        let (recorder, drive, gate) = Self.hangingClaim()
+        let writer = spawnAcquire(recorder.makeHandle(), F.appA, F.alice)
+        #expect(eventually { gate.waiting == 1 })
+
+        let start = MonotonicInstant.now
+        recorder.remove()
+        #expect(elapsed(since: start) < Self.atOnce)
+        expectFailure(.noDevice) { () throws(RecorderError) in try recorder.snapshot() }
+        let outcome = writer.join()
+        #expect(outcome?.kind == .timedOut || outcome?.kind == .noDevice)
+
+        gate.open()
+        #expect(eventually { drive.unclaims == 1 })
+        #expect(!drive.claimed)
+        #expect(drive.violations.isEmpty)
+    }
+}
+
+// MARK: The tray
+
+/// Issue C: `eject` and `closetray`.
+@Suite("Tray")
+struct TrayTests {
+    typealias F = Fixture
+
+    enum Command: String, CaseIterable, Sendable, CustomTestStringConvertible {
+        case eject, closeTray
+
+        func run(_ recorder: Recorder, _ caller: Caller) throws(RecorderError) {
+            switch self {
+            case .eject: try recorder.eject(caller: caller)
+            case .closeTray: try recorder.closeTray(caller: caller)
+            }
+        }
+
+        var call: FakeDrive.Call { self == .eject ? .eject : .closeTray }
+        var operation: FakeDrive.Operation { self == .eject ? .eject : .closeTray }
+        var testDescription: String { rawValue }
+    }
+
+    @Test(arguments: Command.allCases)
+    func allowedToAnyoneWhenFree(_ command: Command) throws {
+        let (recorder, drive) = F.recorder()
+        for caller in [F.alice, F.bob, F.root] {
+            try command.run(recorder, caller)
+        }
+        #expect(drive.calls == Array(repeating: command.call, count: 3))
+        #expect(recorder.state() == free)
+        #expect(try recorder.snapshot().generation == 0)
+    }
+
+    @Test(arguments: Command.allCases)
+    func whileLockedAllowedToTheHoldersUidAndRoot(_ command: Command) throws {
+        let (recorder, drive) = F.recorder()
+        try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: false)
+        drive.forgetCalls()
+
+        try command.run(recorder, F.alice)
+        try command.run(recorder, F.aliceAgain)
+        try command.run(recorder, F.root)
+        let error = expectFailure(.busy) { () throws(RecorderError) in try command.run(recorder, F.bob) }
+        #expect(error == .busy("locked by AppA (uid 1000)"))
+
+        #expect(drive.calls == Array(repeating: command.call, count: 3))
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+        #expect(try recorder.snapshot().generation == 1)
+        #expect(drive.claimed)
+    }
+
+    @Test(arguments: Command.allCases)
+    func unsupportedByTheDevice(_ command: Command) throws {
+        let (recorder, drive) = F.recorder()
+        drive.fail(command.operation, with: .unsupported)
+        #expect(throws: RecorderError.unsupported) { try command.run(recorder, F.alice) }
+        // Nothing sticks: the next one works.
+        try command.run(recorder, F.alice)
+    }
+
+    static let failures: [(DriveError, RecorderError)] = [
+        (.failed("eject: Input/output error", errno: 5), .io("eject: Input/output error")),
+        (.gone, .noDevice),
+        (.busy("eject: the device is busy"), .busy("eject: the device is busy")),
+        (.timedOut, .timedOut),
+    ]
+
+    @Test(arguments: Command.allCases, failures)
+    func driveErrorsMap(_ command: Command, failure: (DriveError, RecorderError)) throws {
+        let (recorder, drive) = F.recorder()
+        drive.fail(command.operation, with: failure.0)
+        #expect(throws: failure.1) { try command.run(recorder, F.alice) }
+        #expect(recorder.state() == free)
+    }
+
+    @Test(arguments: Command.allCases)
+    func aRemovedRecorderIsNoDevice(_ command: Command) throws {
+        let (recorder, drive) = F.recorder()
+        recorder.remove()
+        #expect(throws: RecorderError.noDevice) { try command.run(recorder, F.root) }
+        #expect(!drive.calls.contains(command.call))
+    }
+
+    @Test(arguments: Command.allCases)
+    func aHungTrayCommandTimesOut(_ command: Command) throws {
+        let timeout = DeadlineTests.timeout
+        let (recorder, drive) = F.recorder(timeout: timeout)
+        let gate = Gate()
+        drive.onTray { gate.pass() }
+        defer { gate.open() }
+
+        let start = MonotonicInstant.now
+        #expect(throws: RecorderError.timedOut) { try command.run(recorder, F.alice) }
+        let took = elapsed(since: start)
+        #expect(took >= timeout, "returned after \(took)")
+        #expect(took < timeout + DeadlineTests.slack, "returned after \(took)")
+        #expect(gate.waiting == 1)
+
+        // Past the deadline the drive refuses new calls at once; reads answer.
+        let again = MonotonicInstant.now
+        #expect(throws: RecorderError.timedOut) { try command.run(recorder, F.alice) }
+        expectFailure(.timedOut) { () throws(RecorderError) in
+            try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: false)
+        }
+        #expect(recorder.state() == free)
+        #expect(elapsed(since: again) < DeadlineTests.atOnce)
+
+        // Once the drive answers, it works again.
+        gate.open()
+        #expect(eventually { gate.waiting == 0 })
+        letTheDriveThreadFinish()
+        drive.onTray(nil)
+        try command.run(recorder, F.alice)
+        try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: false)
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+    }
+}

@@ -1,0 +1,303 @@
+import Foundation
+import Testing
+@testable import RecorderCore
+
+/// One record of `holders` without its time, to compare exactly.
+struct HolderRow: Equatable, CustomStringConvertible {
+    var name: ClientName
+    var pid: Int32
+    var uid: UInt32
+    var count: Int
+
+    init(_ name: ClientName, _ caller: Caller, count: Int) {
+        self.name = name
+        pid = caller.pid
+        uid = caller.uid
+        self.count = count
+    }
+
+    init(_ record: HandleRecord) {
+        name = record.name
+        pid = record.pid
+        uid = record.uid
+        count = record.count
+    }
+
+    var description: String { "\(name) pid=\(pid) uid=\(uid) count=\(count)" }
+}
+
+/// The wall clock in seconds, as `since` is taken. Not time(3): glibc
+/// reads a coarse clock there that may still show the previous second.
+func epochSecond() -> Int {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return now.tv_sec
+}
+
+extension Recorder {
+    /// The records of `holders`, which must be readable, checked against the
+    /// snapshot: their counts add up to `lockCount`, and each `since` is a
+    /// plausible wall-clock second (not in the future, not before `earliest`).
+    func holderRows(since earliest: Int, sourceLocation: SourceLocation = #_sourceLocation) -> [HolderRow] {
+        do {
+            let records = try holders()
+            let snapshot = try snapshot()
+            let now = epochSecond()
+            #expect(records.map(\.count).reduce(0, +) == snapshot.lockCount, sourceLocation: sourceLocation)
+            for record in records {
+                #expect(record.name == snapshot.holder?.name, sourceLocation: sourceLocation)
+                #expect(record.count > 0, sourceLocation: sourceLocation)
+                #expect(earliest <= record.since && record.since <= now, "since \(record.since)",
+                        sourceLocation: sourceLocation)
+            }
+            return records.map(HolderRow.init)
+        } catch {
+            Issue.record("holders failed: \(error)", sourceLocation: sourceLocation)
+            return []
+        }
+    }
+}
+
+/// Issue C: `holders`, one record per handle that holds locks, oldest first.
+@Suite("Holders")
+struct HoldersTests {
+    typealias F = Fixture
+
+    static let carol = Caller(pid: 300, uid: 1000, gid: 1000)
+
+    @Test func aFreeRecorderHasNoHolders() throws {
+        let (recorder, _) = F.recorder()
+        #expect(try recorder.holders() == [])
+    }
+
+    @Test func nestingOnOneHandleIsOneRecord() throws {
+        let (recorder, _) = F.recorder()
+        let handle = recorder.makeHandle()
+        let start = epochSecond()
+        try handle.acquire(F.appA, caller: F.alice, force: false)
+        try handle.acquire(F.appA, caller: F.alice, force: false)
+        let records = try recorder.holders()
+
+        // The pid is the one of the first lock, also when another process of
+        // the same user nests through an inherited descriptor.
+        try handle.acquire(F.appA, caller: F.aliceAgain, force: true)
+
+        #expect(records.count == 1)
+        #expect(records.first.map(HolderRow.init) == HolderRow(F.appA, F.alice, count: 2))
+        #expect(recorder.holderRows(since: start) == [HolderRow(F.appA, F.alice, count: 3)])
+        // `since` is the time of the first lock: nesting does not move it.
+        #expect(try recorder.holders().first?.since == records.first?.since)
+    }
+
+    @Test func twoHandlesAreTwoRecordsOldestFirst() throws {
+        let (recorder, _) = F.recorder()
+        let start = epochSecond()
+        let first = recorder.makeHandle()
+        let second = recorder.makeHandle()
+        try first.acquire(F.appA, caller: F.alice, force: false)
+        try second.acquire(F.appA, caller: F.aliceAgain, force: false)
+        try second.acquire(F.appA, caller: F.aliceAgain, force: false)
+        try first.acquire(F.appA, caller: F.alice, force: false)
+
+        #expect(recorder.holderRows(since: start) == [
+            HolderRow(F.appA, F.alice, count: 2),
+            HolderRow(F.appA, F.aliceAgain, count: 2),
+        ])
+        let records = try recorder.holders()
+        #expect(records[0].since <= records[1].since)
+    }
+
+    /// "Oldest" is the first lock of a handle, not the open(2) of its file:
+    /// a handle opened early and written late is the newer holder.
+    @Test func oldestFirstIsByFirstLockNotByOpen() throws {
+        let (recorder, _) = F.recorder()
+        let start = epochSecond()
+        let openedFirst = recorder.makeHandle()
+        let openedSecond = recorder.makeHandle()
+        try openedSecond.acquire(F.appA, caller: F.aliceAgain, force: false)
+        try openedFirst.acquire(F.appA, caller: F.alice, force: false)
+
+        #expect(recorder.holderRows(since: start) == [
+            HolderRow(F.appA, F.aliceAgain, count: 1),
+            HolderRow(F.appA, F.alice, count: 1),
+        ])
+    }
+
+    @Test func releaseDropsCountsAndARecordAtZero() throws {
+        let (recorder, _) = F.recorder()
+        let start = epochSecond()
+        let first = recorder.makeHandle()
+        let second = recorder.makeHandle()
+        try first.acquire(F.appA, caller: F.alice, force: false)
+        try second.acquire(F.appA, caller: F.aliceAgain, force: false)
+        try second.acquire(F.appA, caller: F.aliceAgain, force: false)
+
+        // release drops the most recent lock: the second handle's.
+        try recorder.release(F.appA, caller: F.alice)
+        #expect(recorder.holderRows(since: start) == [
+            HolderRow(F.appA, F.alice, count: 1),
+            HolderRow(F.appA, F.aliceAgain, count: 1),
+        ])
+        try recorder.release(F.appA, caller: F.root)
+        #expect(recorder.holderRows(since: start) == [HolderRow(F.appA, F.alice, count: 1)])
+        try recorder.release(F.appA, caller: F.alice)
+        #expect(recorder.holderRows(since: start) == [])
+        #expect(recorder.state() == free)
+
+        // The released handle stays open and can lock again: a new record.
+        try second.acquire(F.appB, caller: F.bob, force: false)
+        #expect(recorder.holderRows(since: start) == [HolderRow(F.appB, F.bob, count: 1)])
+    }
+
+    @Test func closingAHandleDropsItsRecord() throws {
+        let (recorder, _) = F.recorder()
+        let start = epochSecond()
+        let first = recorder.makeHandle()
+        let second = recorder.makeHandle()
+        let third = recorder.makeHandle()
+        try first.acquire(F.appA, caller: F.alice, force: false)
+        try second.acquire(F.appA, caller: F.aliceAgain, force: false)
+        try second.acquire(F.appA, caller: F.aliceAgain, force: false)
+        try third.acquire(F.appA, caller: Self.carol, force: false)
+
+        second.closed()
+        #expect(recorder.holderRows(since: start) == [
+            HolderRow(F.appA, F.alice, count: 1),
+            HolderRow(F.appA, Self.carol, count: 1),
+        ])
+        first.closed()
+        #expect(recorder.holderRows(since: start) == [HolderRow(F.appA, Self.carol, count: 1)])
+        third.closed()
+        #expect(recorder.holderRows(since: start) == [])
+        #expect(recorder.state() == free)
+    }
+
+    /// A refused writer adds no record, and a handle without locks has none.
+    @Test func refusedAndIdleHandlesHaveNoRecord() throws {
+        let (recorder, _) = F.recorder()
+        let start = epochSecond()
+        let holder = recorder.makeHandle()
+        _ = recorder.makeHandle()
+        try holder.acquire(F.appA, caller: F.alice, force: false)
+        expectFailure(.busy) { () throws(RecorderError) in
+            try recorder.makeHandle().acquire(F.appB, caller: F.bob, force: false)
+        }
+        #expect(recorder.holderRows(since: start) == [HolderRow(F.appA, F.alice, count: 1)])
+    }
+
+    @Test func holdersOfARemovedRecorderIsNoDevice() throws {
+        let (recorder, _) = F.recorder()
+        try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: false)
+        recorder.remove()
+        expectFailure(.noDevice) { () throws(RecorderError) in try recorder.holders() }
+    }
+}
+
+/// Issue C: `generation` counts the free → locked transitions since mount.
+@Suite("Generation")
+struct GenerationTests {
+    typealias F = Fixture
+
+    static func generation(_ recorder: Recorder, sourceLocation: SourceLocation = #_sourceLocation) -> UInt64? {
+        do {
+            return try recorder.snapshot().generation
+        } catch {
+            Issue.record("snapshot failed: \(error)", sourceLocation: sourceLocation)
+            return nil
+        }
+    }
+
+    @Test func startsAtZero() {
+        let (recorder, _) = F.recorder()
+        #expect(Self.generation(recorder) == 0)
+    }
+
+    @Test func countsFreeToLockedOnly() throws {
+        let (recorder, _) = F.recorder()
+        let first = recorder.makeHandle()
+        let second = recorder.makeHandle()
+
+        try first.acquire(F.appA, caller: F.alice, force: false)
+        #expect(Self.generation(recorder) == 1)
+        // Nesting, on the same handle and across handles, is no transition.
+        try first.acquire(F.appA, caller: F.alice, force: false)
+        try second.acquire(F.appA, caller: F.aliceAgain, force: true)
+        #expect(Self.generation(recorder) == 1)
+        // Neither is a refusal.
+        expectFailure(.busy) { () throws(RecorderError) in try second.acquire(F.appB, caller: F.bob, force: false) }
+        expectFailure(.busy) { () throws(RecorderError) in try second.acquire(F.appA, caller: F.bob, force: false) }
+        #expect(Self.generation(recorder) == 1)
+        // Nor is freeing.
+        try recorder.release(F.appA, caller: F.alice)
+        second.closed()
+        first.closed()
+        #expect(recorder.state() == free)
+        #expect(Self.generation(recorder) == 1)
+
+        // Locked again, by anyone, through any handle: one more.
+        try first.acquire(F.appB, caller: F.bob, force: false)
+        #expect(Self.generation(recorder) == 2)
+        first.closed()
+        try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: true)
+        #expect(Self.generation(recorder) == 3)
+    }
+
+    @Test func manyCycles() throws {
+        let (recorder, _) = F.recorder()
+        for cycle in 1...20 {
+            let handle = recorder.makeHandle()
+            try handle.acquire(F.appA, caller: F.alice, force: false)
+            try handle.acquire(F.appA, caller: F.alice, force: false)
+            #expect(Self.generation(recorder) == UInt64(cycle))
+            handle.closed()
+        }
+    }
+
+    static let failures: [(FakeDrive.Operation, DriveError)] = [
+        (.mountPoints, .failed("cannot read the mount table", errno: 13)),
+        (.probeExclusive, .busy("another program holds the drive exclusively")),
+        (.claim, .failed("flock: Input/output error", errno: 5)),
+        (.claim, .timedOut),
+        (.claim, .gone),
+    ]
+
+    @Test(arguments: failures)
+    func aFailedClaimIsNoTransition(operation: FakeDrive.Operation, error: DriveError) throws {
+        let (recorder, drive) = F.recorder()
+        try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: false)
+        try recorder.release(F.appA, caller: F.alice)
+        #expect(Self.generation(recorder) == 1)
+
+        drive.fail(operation, with: error)
+        let outcome = Result { () throws(RecorderError) in
+            try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: false)
+        }
+        #expect(throws: (any Error).self) { try outcome.get() }
+        #expect(Self.generation(recorder) == 1)
+        #expect(recorder.state() == free)
+    }
+
+    @Test func aMountedVolumeIsNoTransition() throws {
+        let (recorder, _) = F.recorder(drive: FakeDrive(mounts: ["/media/disc"]))
+        expectFailure(.busy) { () throws(RecorderError) in
+            try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: false)
+        }
+        #expect(Self.generation(recorder) == 0)
+        try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: true)
+        #expect(Self.generation(recorder) == 1)
+    }
+
+    /// A claim that took the drive but lost its caller to the deadline is
+    /// undone, and the recorder never was locked.
+    @Test func aTimedOutClaimIsNoTransition() throws {
+        let (recorder, drive) = F.recorder(timeout: .milliseconds(100))
+        let gate = Gate()
+        drive.onClaim { gate.pass() }
+        expectFailure(.timedOut) { () throws(RecorderError) in
+            try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: false)
+        }
+        gate.open()
+        #expect(eventually { drive.unclaims == 1 })
+        #expect(Self.generation(recorder) == 0)
+    }
+}
