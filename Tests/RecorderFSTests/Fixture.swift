@@ -238,16 +238,17 @@ func withWorkspace(_ body: (Workspace) throws -> Void) throws {
 // MARK: One mounted recorder
 
 /// A tree mounted on `mountPoint` with one recorder, sr0, on a fresh loop
-/// device.
+/// device (or the recorder `name` of a tree with several).
 struct MountedRecorder {
     let workspace: Workspace
     let mountPoint: String
     let device: String
     let daemon: RecorderDaemon
+    var name = "sr0"
 
     static let arguments = ["--no-discover"]
 
-    var directory: String { "\(mountPoint)/sr0" }
+    var directory: String { "\(mountPoint)/\(name)" }
 
     func path(_ file: String) -> String { "\(directory)/\(file)" }
 

@@ -316,7 +316,7 @@ final class Agent {
     private var consumed = 0
 
     private static let script = """
-        import errno, os, sys
+        import errno, fcntl, os, sys
         children = {}
         def reply(text):
             sys.stdout.write(text + "\\n")
@@ -336,6 +336,12 @@ final class Agent {
                     reply("OK %d" % os.write(int(args[0]), bytes.fromhex(args[1] if len(args) > 1 else "")))
                 elif command == "close":
                     os.close(int(args[0]))
+                    reply("OK 0")
+                elif command == "read":
+                    reply("OK %d" % len(os.read(int(args[0]), int(args[1]) if len(args) > 1 else 65536)))
+                elif command == "flock":
+                    operation = {"sh": fcntl.LOCK_SH, "ex": fcntl.LOCK_EX, "un": fcntl.LOCK_UN}[args[1]]
+                    fcntl.flock(int(args[0]), operation | (fcntl.LOCK_NB if "nb" in args[2:] else 0))
                     reply("OK 0")
                 elif command == "dup":
                     reply("OK %d" % os.dup(int(args[0])))
@@ -438,6 +444,21 @@ final class Agent {
 
     func close(_ descriptor: Int) throws -> Reply {
         try send(["close", "\(descriptor)"])
+    }
+
+    /// One read(2) of at most `size` bytes: the number of bytes read.
+    func read(_ descriptor: Int, size: Int = 65536) throws -> Reply {
+        try send(["read", "\(descriptor)", "\(size)"])
+    }
+
+    /// How `flock` locks a descriptor (flock(2)).
+    enum FlockOperation: String {
+        case shared = "sh", exclusive = "ex", unlock = "un"
+    }
+
+    /// flock(2) on `descriptor`, with LOCK_NB when `nonBlocking`.
+    func flock(_ descriptor: Int, _ operation: FlockOperation, nonBlocking: Bool = false) throws -> Reply {
+        try send(["flock", "\(descriptor)", operation.rawValue] + (nonBlocking ? ["nb"] : []))
     }
 
     func dup(_ descriptor: Int) throws -> Reply {
