@@ -15,9 +15,25 @@ public final class Udev {
 
     deinit { udev_unref(raw) }
 
-    /// Whether systemd-udevd runs, so that its database and events exist.
+    /// Whether systemd-udevd runs, so that its database and events exist:
+    /// its control socket accepts a connection (udevd leaves the socket
+    /// file behind when it exits).
     public static var daemonIsRunning: Bool {
-        access("/run/udev/control", F_OK) == 0
+        let path = "/run/udev/control"
+        let descriptor = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { return access(path, F_OK) == 0 }
+        defer { close(descriptor) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.prefix(capacity - 1).enumerated() { raw[index] = byte }
+        }
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+            }
+        }
     }
 
     /// Every block device, from udev's database or, without one, from sysfs.

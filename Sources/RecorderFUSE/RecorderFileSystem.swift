@@ -148,7 +148,7 @@ public final class RecorderFileSystem: Sendable {
 
     func read(_ request: consuming Request, inode: Inode, size: Int, offset: Int, handle: UInt64) {
         guard case .file(let file, let slot) = inode.node, !file.isControl else { return request.fail(EBADF) }
-        guard let recorder = recorder(slot) else { return request.fail(ENODEV) }
+        guard let recorder = recorder(slot) else { return gone(request, file) }
         guard let value = ValueHandle.from(handle) else { return request.fail(EBADF) }
         // The locks of every file closed before this request was sent are gone.
         rfs_wait_for_earlier_releases()
@@ -173,7 +173,7 @@ public final class RecorderFileSystem: Sendable {
                 guard let lockHandle = Self.lockHandle(handle) else { return request.fail(EBADF) }
                 try lockHandle.acquire(data, caller: caller, force: file == .acquireForce)
             } else {
-                guard let recorder = recorder(slot) else { return request.fail(ENODEV) }
+                guard let recorder = recorder(slot) else { return gone(request, file) }
                 switch file {
                 case .eject: try recorder.eject(caller: caller)
                 case .closetray: try recorder.closeTray(caller: caller)
@@ -222,6 +222,17 @@ public final class RecorderFileSystem: Sendable {
             return request.fail(ENOENT)
         }
         request.reply(directory: entries, size: size, offset: offset)
+    }
+
+    /// An operation on a handle of a recorder that went away: ENODEV,
+    /// logged once like every refusal.
+    private func gone(_ request: consuming Request, _ file: RecorderFile) {
+        let caller = request.caller
+        logger.notice("refused", metadata: [
+            "op": "\(file.name)", "pid": "\(caller.pid)", "uid": "\(caller.uid)",
+            "reason": "\(RecorderError.noDevice)",
+        ])
+        request.fail(.noDevice)
     }
 
     /// What a value file holds now: one value, ending in "\n" (sysfs rules).
