@@ -48,11 +48,11 @@ final class DriveQueue: @unchecked Sendable {
             }
             if abandoned { late(result) }
         }
-        return state.withLock { (queue, waiter) -> Result<T, DriveError>? in
-            if failFast, let running = queue.running, running < .now { return .failure(.timedOut) }
-            enqueue(job, &queue)
+        return state.withWaitableLock { locked -> Result<T, DriveError>? in
+            if failFast, let running = locked.state.running, running < .now { return .failure(.timedOut) }
+            locked.update { queue in enqueue(job, &queue) }
             while slot.result == nil {
-                if !waiter.wait(until: deadline) && slot.result == nil {
+                if !locked.wait(until: deadline) && slot.result == nil {
                     slot.abandoned = true
                     return nil
                 }
@@ -104,15 +104,17 @@ final class DriveQueue: @unchecked Sendable {
 
     private func serve() {
         while true {
-            let job = state.withLock { (queue, waiter) -> Job? in
-                queue.running = nil
-                while queue.jobs.isEmpty {
-                    if queue.stopped { return nil }
-                    _ = waiter.wait(until: .now.advanced(by: .seconds(3600)))
+            let job = state.withWaitableLock { locked -> Job? in
+                locked.state.running = nil
+                while locked.state.jobs.isEmpty {
+                    if locked.state.stopped { return nil }
+                    _ = locked.wait(until: .now.advanced(by: .seconds(3600)))
                 }
-                let job = queue.jobs.removeFirst()
-                queue.running = job.deadline
-                return job
+                return locked.update { queue in
+                    let job = queue.jobs.removeFirst()
+                    queue.running = job.deadline
+                    return job
+                }
             }
             guard let job else { return }
             job.run()

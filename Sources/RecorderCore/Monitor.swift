@@ -30,13 +30,6 @@ public final class Monitor<State>: @unchecked Sendable {
         condition.deallocate()
     }
 
-    /// Runs `body` with the state locked. `body` may wait on the monitor.
-    public func withLock<R, E: Error>(_ body: (inout State, Waiter) throws(E) -> R) throws(E) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return try body(&state, Waiter(monitor: self))
-    }
-
     /// Runs `body` with the state locked.
     public func withLock<R, E: Error>(_ body: (inout State) throws(E) -> R) throws(E) -> R {
         pthread_mutex_lock(mutex)
@@ -44,15 +37,37 @@ public final class Monitor<State>: @unchecked Sendable {
         return try body(&state)
     }
 
+    /// Runs `body` with the state locked; `body` may wait on the monitor.
+    ///
+    /// The state is reached through `Locked.state`, never as an inout
+    /// parameter: another thread changes it while `body` waits, and the
+    /// compiler may keep an inout parameter's fields in registers across the
+    /// wait, as exclusive access allows it to.
+    public func withWaitableLock<R, E: Error>(_ body: (Locked) throws(E) -> R) throws(E) -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(Locked(monitor: self))
+    }
+
     /// Wakes every thread waiting on the monitor. Call with the lock held.
     public func broadcast() {
         pthread_cond_broadcast(condition)
     }
 
-    /// Lets a body holding the lock wait for a broadcast; valid only inside
-    /// that body.
-    public struct Waiter {
+    /// The locked state, inside `withWaitableLock`.
+    public struct Locked {
         fileprivate let monitor: Monitor
+
+        /// The state now; read it again after every wait.
+        public var state: State {
+            get { monitor.state }
+            nonmutating _modify { yield &monitor.state }
+        }
+
+        /// Changes the state in one access, without waiting.
+        public func update<R, E: Error>(_ body: (inout State) throws(E) -> R) throws(E) -> R {
+            try body(&monitor.state)
+        }
 
         /// Waits until a broadcast or `deadline`; returns false once the
         /// deadline has passed.

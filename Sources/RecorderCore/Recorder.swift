@@ -121,10 +121,9 @@ public final class Recorder: Sendable {
 
     // MARK: Reading
 
-    /// The holder and the number of locks, after any handle that is closing
-    /// has been let go.
+    /// The holder, the number of locks and the generation, now.
     public func snapshot() throws(RecorderError) -> RecorderSnapshot {
-        try table.withLock { (table, waiter) throws(RecorderError) in
+        try table.withLock { (table) throws(RecorderError) in
             if table.removed { throw .noDevice }
             return RecorderSnapshot(holder: table.holder, lockCount: table.lockCount, generation: table.generation)
         }
@@ -132,7 +131,7 @@ public final class Recorder: Sendable {
 
     /// The handles that hold locks, oldest first.
     public func holders() throws(RecorderError) -> [HandleRecord] {
-        try table.withLock { (table, waiter) throws(RecorderError) in
+        try table.withLock { (table) throws(RecorderError) in
             if table.removed { throw .noDevice }
             guard let holder = table.holder else { return [] }
             return table.handles.values.sorted { $0.sequence < $1.sequence }.map { locks in
@@ -189,18 +188,20 @@ public final class Recorder: Sendable {
 
     private func dropLock(_ name: ClientName, caller: Caller) throws(RecorderError) {
         let deadline = deadline()
-        let last = try table.withLock { (table, waiter) throws(RecorderError) -> Bool in
-            try waitForTransition(&table, waiter, until: deadline)
-            guard let holder = table.holder, holder.name == name, table.lockCount > 0 else {
-                throw .noLock
+        let last = try table.withWaitableLock { (locked) throws(RecorderError) -> Bool in
+            try waitForTransition(locked, until: deadline)
+            return try locked.update { (table) throws(RecorderError) -> Bool in
+                guard let holder = table.holder, holder.name == name, table.lockCount > 0 else {
+                    throw .noLock
+                }
+                guard caller.uid == holder.uid || caller.isRoot else { throw .notPermitted }
+                if table.lockCount == 1 {
+                    table.transition = deadline
+                    return true
+                }
+                popMostRecentLock(&table)
+                return false
             }
-            guard caller.uid == holder.uid || caller.isRoot else { throw .notPermitted }
-            if table.lockCount == 1 {
-                table.transition = deadline
-                return true
-            }
-            popMostRecentLock(&table)
-            return false
         }
         if last {
             letGo(until: deadline) { [self] table in popMostRecentLock(&table) }
@@ -211,17 +212,19 @@ public final class Recorder: Sendable {
     func closed(_ id: UInt64, uid: UInt32) {
         limits.closeHandle(uid: uid)
         let deadline = deadline()
-        let last = table.withLock { (table, waiter) -> Bool in
+        let last = table.withWaitableLock { locked -> Bool in
             // A release under way may be dropping this handle's last lock.
-            while let until = table.transition, until > .now, waiter.wait(until: min(until, deadline)) {}
-            guard let locks = table.handles[id] else { return false }
-            if table.transition != nil || locks.count < table.lockCount {
-                removeHandle(id, &table)
-                self.table.broadcast()
-                return false
+            while let until = locked.state.transition, until > .now, locked.wait(until: min(until, deadline)) {}
+            return locked.update { table -> Bool in
+                guard let locks = table.handles[id] else { return false }
+                if table.transition != nil || locks.count < table.lockCount {
+                    removeHandle(id, &table)
+                    self.table.broadcast()
+                    return false
+                }
+                table.transition = deadline
+                return true
             }
-            table.transition = deadline
-            return true
         }
         if last {
             letGo(until: deadline) { [self] table in removeHandle(id, &table) }
@@ -278,14 +281,13 @@ public final class Recorder: Sendable {
 
     /// Waits, until `deadline`, for a claim or a release of the drive that
     /// is under way to end.
-    private func waitForTransition(_ table: inout Table, _ waiter: Monitor<Table>.Waiter,
-                                   until deadline: MonotonicInstant) throws(RecorderError) {
+    private func waitForTransition(_ locked: Monitor<Table>.Locked, until deadline: MonotonicInstant) throws(RecorderError) {
         while true {
-            if table.removed { throw .noDevice }
-            guard let until = table.transition else { return }
+            if locked.state.removed { throw .noDevice }
+            guard let until = locked.state.transition else { return }
             // Past its own deadline the drive is hung: do not queue behind it.
             guard until > .now, MonotonicInstant.now < deadline else { throw .timedOut }
-            _ = waiter.wait(until: min(until, deadline))
+            _ = locked.wait(until: min(until, deadline))
         }
     }
 
@@ -326,7 +328,7 @@ public final class Recorder: Sendable {
     /// Allowed while free, and to the holder's uid or root while locked;
     /// refused under another holder (E_IMAPI_RECORDER_LOCKED).
     private func trayCommand(_ caller: Caller, _ command: @escaping () throws(DriveError) -> Void) throws(RecorderError) {
-        try table.withLock { (table, waiter) throws(RecorderError) in
+        try table.withLock { (table) throws(RecorderError) in
             if table.removed { throw .noDevice }
             if let holder = table.holder, holder.uid != caller.uid, !caller.isRoot {
                 throw .busy("locked by \(holder.name) (uid \(holder.uid))")
@@ -349,18 +351,20 @@ public final class Recorder: Sendable {
     private func takeLock(_ name: ClientName, handle id: UInt64, caller: Caller, force: Bool) throws(RecorderError) {
         let deadline = MonotonicInstant.now.advanced(by: options.timeout)
         // Under the lock: nest, refuse, or reserve the drive transition.
-        let nested = try table.withLock { (table, waiter) throws(RecorderError) -> Bool in
-            try waitForTransition(&table, waiter, until: deadline)
-            if let holder = table.holder {
-                guard holder.name == name && holder.uid == caller.uid else {
-                    throw .busy("held by \(holder.name) (uid \(holder.uid))")
+        let nested = try table.withWaitableLock { (locked) throws(RecorderError) -> Bool in
+            try waitForTransition(locked, until: deadline)
+            return try locked.update { (table) throws(RecorderError) -> Bool in
+                if let holder = table.holder {
+                    guard holder.name == name && holder.uid == caller.uid else {
+                        throw .busy("held by \(holder.name) (uid \(holder.uid))")
+                    }
+                    try limits.addLock(uid: caller.uid)
+                    addLock(&table, handle: id, caller: caller)
+                    return true
                 }
-                try limits.addLock(uid: caller.uid)
-                addLock(&table, handle: id, caller: caller)
-                return true
+                table.transition = deadline
+                return false
             }
-            table.transition = deadline
-            return false
         }
         if nested { return }
         // The recorder is free and reserved for this call: claim the drive.

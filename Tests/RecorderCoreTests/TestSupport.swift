@@ -196,10 +196,10 @@ final class Gate: Sendable {
     /// Waits until the gate opens (at most 10 s, so a broken test cannot hang).
     func pass() {
         let deadline = MonotonicInstant.now.advanced(by: .seconds(10))
-        monitor.withLock { (state, waiter) in
-            state.waiting += 1
-            while !state.open && waiter.wait(until: deadline) {}
-            state.waiting -= 1
+        monitor.withWaitableLock { locked in
+            locked.state.waiting += 1
+            while !locked.state.open && locked.wait(until: deadline) {}
+            locked.state.waiting -= 1
         }
     }
 }
