@@ -401,10 +401,17 @@ public final class Recorder: Sendable {
         logger.debug("locked", metadata: ["owner": "\(name)", "pid": "\(caller.pid)", "uid": "\(caller.uid)"])
     }
 
+    /// Checks that nobody else uses the drive and claims it. The exclusive
+    /// probe fails while a volume is mounted or another program holds the
+    /// drive; only then is the mount table read, to tell which and, for
+    /// `acquire_force`, to unmount.
     private func claimDrive(force: Bool, deadline: MonotonicInstant) throws(DriveError) {
         var confirmed = true
-        let mounts = try drive.mountPoints()
-        if !mounts.isEmpty {
+        do {
+            try drive.probeExclusive()
+        } catch .busy(let why) {
+            let mounts = try drive.mountPoints()
+            guard !mounts.isEmpty else { throw .busy(why) }
             guard force else { throw .busy("a volume is mounted at \(mounts[0])") }
             for mountPoint in mounts.reversed() {
                 if try drive.unmount(mountPoint) == .detachedLazily {
@@ -415,9 +422,9 @@ public final class Recorder: Sendable {
                     logger.notice("volume unmounted", metadata: ["mountpoint": "\(mountPoint)"])
                 }
             }
-        }
-        if confirmed {
-            try drive.probeExclusive()
+            if confirmed {
+                try drive.probeExclusive()
+            }
         }
         try drive.claim(exclusive: options.exclusive && confirmed, deadline: deadline)
     }

@@ -16,7 +16,8 @@ struct DriveClaimTests {
             try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: false)
         }
         #expect(error == .busy("a volume is mounted at /media/disc"))
-        #expect(drive.calls == [.mountPoints])
+        // The exclusive probe fails; the mount table says why.
+        #expect(drive.calls == [.probeExclusive, .mountPoints])
         #expect(drive.current.mounts == ["/media/disc", "/media/disc/inner"])
         #expect(drive.claims == 0)
         #expect(recorder.state() == free)
@@ -30,7 +31,7 @@ struct DriveClaimTests {
         try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: true)
 
         #expect(drive.calls == [
-            .mountPoints,
+            .probeExclusive, .mountPoints,
             .unmount("/srv/copy"), .unmount("/media/disc/inner"), .unmount("/media/disc"),
             .probeExclusive,
             .claim(exclusive: exclusive),
@@ -42,7 +43,7 @@ struct DriveClaimTests {
     @Test func acquireForceOnAnUnmountedDriveIsAPlainAcquire() throws {
         let (recorder, drive) = F.recorder(exclusive: true)
         try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: true)
-        #expect(drive.calls == [.mountPoints, .probeExclusive, .claim(exclusive: true)])
+        #expect(drive.calls == [.probeExclusive, .claim(exclusive: true)])
     }
 
     /// A busy volume is detached lazily and the lock granted anyway; the
@@ -55,7 +56,7 @@ struct DriveClaimTests {
         try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: true)
 
         #expect(drive.calls == [
-            .mountPoints, .unmount("/media/disc/inner"), .unmount("/media/disc"), .claim(exclusive: false),
+            .probeExclusive, .mountPoints, .unmount("/media/disc/inner"), .unmount("/media/disc"), .claim(exclusive: false),
         ])
         #expect(drive.claimed)
         #expect(!drive.current.exclusive)
@@ -71,7 +72,7 @@ struct DriveClaimTests {
             try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: true)
         }
         #expect(error == .io("unmount /media/b: Operation not permitted"))
-        #expect(drive.calls == [.mountPoints, .unmount("/media/b")])
+        #expect(drive.calls == [.probeExclusive, .mountPoints, .unmount("/media/b")])
         #expect(drive.claims == 0)
         #expect(recorder.state() == free)
 
@@ -125,7 +126,9 @@ struct DriveClaimTests {
 
     @Test(arguments: failures)
     func driveErrorsMapAndLeaveTheRecorderFree(_ failure: Failure) throws {
-        let (recorder, drive) = F.recorder()
+        // The mount table is read only when the exclusive probe fails.
+        let mounts = failure.operation == .mountPoints ? ["/media/disc"] : []
+        let (recorder, drive) = F.recorder(drive: FakeDrive(mounts: mounts))
         drive.fail(failure.operation, with: failure.error)
         let handle = recorder.makeHandle()
 
@@ -140,7 +143,7 @@ struct DriveClaimTests {
         #expect(drive.unclaims == 0)
 
         // The same handle, and another name, can lock afterwards.
-        try handle.acquire(F.appB, caller: F.bob, force: false)
+        try handle.acquire(F.appB, caller: F.bob, force: !mounts.isEmpty)
         #expect(recorder.state() == held(by: F.appB, F.bob, count: 1))
         #expect(drive.claims == 1)
         handle.closed()
@@ -253,7 +256,7 @@ struct DriveClaimTests {
 
         _ = closing.join()
         #expect(throws: Never.self) { try writer.join()?.get() }
-        #expect(drive.calls == [.mountPoints, .probeExclusive, .claim(exclusive: false)])
+        #expect(drive.calls == [.probeExclusive, .claim(exclusive: false)])
         #expect(recorder.state() == held(by: F.appB, F.bob, count: 1))
         #expect(drive.claims == 2)
         #expect(drive.unclaims == 1)

@@ -134,6 +134,8 @@ final class FakeDrive: Drive {
             state.calls.append(.probeExclusive)
             if state.claimed { state.violations.append("probe while claimed") }
             try Self.injected(.probeExclusive, &state)
+            // As the kernel: an exclusive open fails while a volume is mounted.
+            if !state.mounts.isEmpty { throw .busy("the device is busy") }
         }
     }
 

@@ -268,6 +268,8 @@ struct GenerationTests {
         try recorder.release(F.appA, caller: F.alice)
         #expect(Self.generation(recorder) == 1)
 
+        // The mount table is read only when the exclusive probe fails.
+        if operation == .mountPoints { drive.mount("/media/disc") }
         drive.fail(operation, with: error)
         let outcome = Result { () throws(RecorderError) in
             try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: false)

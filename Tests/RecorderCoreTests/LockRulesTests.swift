@@ -16,7 +16,7 @@ struct LockRulesTests {
 
         try handle.acquire(F.appA, caller: F.alice, force: false)
 
-        #expect(drive.calls == [.mountPoints, .probeExclusive, .claim(exclusive: exclusive)])
+        #expect(drive.calls == [.probeExclusive, .claim(exclusive: exclusive)])
         #expect(drive.claimed)
         #expect(drive.current.exclusive == exclusive)
         #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
@@ -46,7 +46,7 @@ struct LockRulesTests {
 
         #expect(recorder.state() == held(by: F.appA, F.alice, count: 3))
         // Only the first lock touches the drive.
-        #expect(drive.calls == [.mountPoints, .probeExclusive, .claim(exclusive: false)])
+        #expect(drive.calls == [.probeExclusive, .claim(exclusive: false)])
         #expect(drive.claims == 1)
     }
 
@@ -62,7 +62,7 @@ struct LockRulesTests {
 
         #expect(recorder.state() == held(by: F.appA, F.alice, count: 3))
         #expect(drive.claims == 1)
-        #expect(drive.calls.count == 3)
+        #expect(drive.calls.count == 2)
     }
 
     @Test func anotherNameIsRefusedAndNothingChanges() throws {
@@ -292,7 +292,7 @@ struct LockRulesTests {
         drive.forgetCalls()
         try recorder.makeHandle().acquire(F.appB, caller: F.bob, force: false)
         #expect(recorder.state() == held(by: F.appB, F.bob, count: 1))
-        #expect(drive.calls == [.mountPoints, .probeExclusive, .claim(exclusive: false)])
+        #expect(drive.calls == [.probeExclusive, .claim(exclusive: false)])
         #expect(drive.claims == 2)
         #expect(drive.violations.isEmpty)
     }
