@@ -41,7 +41,6 @@ let package = Package(
                 "CFuseShim",
                 "RecorderCore",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
         .executableTarget(

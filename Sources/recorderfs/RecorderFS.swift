@@ -20,16 +20,32 @@ struct RecorderFS: ParsableCommand {
     /// Errors on the command line are one sentence and a non-zero status
     /// (DESIGN §8); help and version print as usual.
     static func main() {
+        // Arguments are quoted back in messages: none may carry a control byte.
+        if CommandLine.arguments.dropFirst().contains(where: { $0.utf8.contains { $0 < 0x20 || $0 == 0x7f } }) {
+            printError("recorderfs: an argument holds a control character (a newline, an escape, …).")
+            Glibc.exit(ExitCode.validationFailure.rawValue)
+        }
         do {
             var command = try parseAsRoot()
             try command.run()
         } catch {
             let code = exitCode(for: error)
             guard code != .success, !(error is ExitCode) else { exit(withError: error) }
-            let message = message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid command line"
-            printError("recorderfs: \(message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message)")
+            printError("recorderfs: \(sentence(message(for: error)))")
             Glibc.exit(code.rawValue)
         }
+    }
+
+    /// The parser's message as one sentence: its first line, without the
+    /// "Error: " prefix, starting in lower case and ending with a period.
+    static func sentence(_ message: String) -> String {
+        var text = message.split(separator: "\n").first.map(String.init) ?? "invalid command line"
+        if text.hasPrefix("Error: ") { text.removeFirst(7) }
+        if let first = text.first, first.isUppercase, !text.dropFirst().prefix(1).contains(where: \.isUppercase) {
+            text = first.lowercased() + text.dropFirst()
+        }
+        if !text.hasSuffix(".") { text += "." }
+        return text
     }
 }
 

@@ -97,19 +97,21 @@ struct Status: ParsableCommand {
         return "{\"mountpoint\":\(quoted(mountPoint)),\"recorders\":[\(recorders.joined(separator: ","))]}\n"
     }
 
-    /// `NAME pid=1 uid=0 count=2 since=T` as a JSON object; the name may
-    /// hold spaces, the fields after it do not.
+    /// `NAME pid=1 uid=0 count=2 since=T` as a JSON object. The name may
+    /// hold spaces, even several in a row; the four fields after it do not.
     static func holderJSON(_ line: String) -> String {
-        var words = line.split(separator: " ").map(String.init)
+        var name = Substring(line)
         var fields: [(String, String)] = []
-        while let last = words.last, let equals = last.firstIndex(of: "="), fields.count < 4 {
-            fields.insert((String(last[..<equals]), String(last[last.index(after: equals)...])), at: 0)
-            words.removeLast()
+        while fields.count < 4, let space = name.lastIndex(of: " ") {
+            let field = name[name.index(after: space)...]
+            guard let equals = field.firstIndex(of: "=") else { break }
+            fields.insert((String(field[..<equals]), String(field[field.index(after: equals)...])), at: 0)
+            name = name[..<space]
         }
         let values = fields.map { key, value in
             "\(quoted(key)):" + (key == "since" ? quoted(value) : (Int(value).map(String.init) ?? quoted(value)))
         }
-        return "{\"name\":\(quoted(words.joined(separator: " ")))" + values.map { "," + $0 }.joined() + "}"
+        return "{\"name\":\(quoted(String(name)))" + values.map { "," + $0 }.joined() + "}"
     }
 
     static func quoted(_ text: String) -> String {

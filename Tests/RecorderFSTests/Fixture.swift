@@ -17,6 +17,8 @@ enum MountEnvironment {
     /// The recorderfs binary built with the tests: it sits next to the test
     /// bundle (the test target depends on the executable target).
     static let binary: String = {
+        // scripts/test runs the suite a second time against the release build.
+        if let chosen = ProcessInfo.processInfo.environment["RECORDERFS_BINARY"], !chosen.isEmpty { return chosen }
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
         return (executable as NSString).deletingLastPathComponent + "/recorderfs"
     }()
