@@ -81,6 +81,8 @@ public final class Recorder: Sendable {
         /// A claim or a release of the drive is under way, with this
         /// deadline; past it the drive is hung, and callers fail at once.
         var transition: MonotonicInstant?
+        /// Who the claim under way is for, while the drive is being claimed.
+        var claimant: Holder?
         /// Numbers the handles in the order of their first lock.
         var nextSequence: UInt64 = 0
         var removed = false
@@ -352,6 +354,10 @@ public final class Recorder: Sendable {
         let deadline = MonotonicInstant.now.advanced(by: options.timeout)
         // Under the lock: nest, refuse, or reserve the drive transition.
         let nested = try table.withWaitableLock { (locked) throws(RecorderError) -> Bool in
+            // Someone else's claim under way makes them the holder: refuse at once.
+            if let claimant = locked.state.claimant, claimant.name != name || claimant.uid != caller.uid {
+                throw .busy("being locked by \(claimant.name) (uid \(claimant.uid))")
+            }
             try waitForTransition(locked, until: deadline)
             return try locked.update { (table) throws(RecorderError) -> Bool in
                 if let holder = table.holder {
@@ -363,6 +369,7 @@ public final class Recorder: Sendable {
                     return true
                 }
                 table.transition = deadline
+                table.claimant = Holder(name: name, uid: caller.uid)
                 return false
             }
         }
@@ -379,6 +386,7 @@ public final class Recorder: Sendable {
         var outcome = claimed.mapError(Self.map)
         let undo = table.withLock { table -> Bool in
             table.transition = nil
+            table.claimant = nil
             self.table.broadcast()
             guard case .success = outcome else { return false }
             if table.removed {
@@ -443,6 +451,7 @@ public final class Recorder: Sendable {
     private func endTransition() {
         table.withLock { table in
             table.transition = nil
+            table.claimant = nil
             self.table.broadcast()
         }
     }

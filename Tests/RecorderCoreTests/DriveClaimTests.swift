@@ -182,8 +182,10 @@ struct DriveClaimTests {
         #expect(drive.calls.filter { $0 == .probeExclusive }.count == 1)
     }
 
-    /// The claim of the first writer fails: a waiting writer then tries for itself.
-    @Test func aWriterDuringAFailingClaimTriesItself() throws {
+    /// While the first writer's claim is under way, another name is refused
+    /// at once (the recorder is being locked); once that claim has failed,
+    /// the other name can lock.
+    @Test func anotherNameDuringAClaimIsRefusedAtOnce() throws {
         let (recorder, drive) = F.recorder()
         let gate = Gate()
         drive.onClaim { gate.pass() }
@@ -191,11 +193,16 @@ struct DriveClaimTests {
 
         let first = spawnAcquire(recorder.makeHandle(), F.appA, F.alice)
         #expect(eventually { gate.waiting == 1 })
-        let second = spawnAcquire(recorder.makeHandle(), F.appB, F.bob)
+        let second = recorder.makeHandle()
+        let error = expectFailure(.busy) { () throws(RecorderError) in
+            try second.acquire(F.appB, caller: F.bob, force: false)
+        }
+        #expect(error == .busy("being locked by AppA (uid 1000)"))
         gate.open()
 
         #expect(first.join()?.kind == .io)
-        #expect(throws: Never.self) { try second.join()?.get() }
+        #expect(recorder.state() == free)
+        try second.acquire(F.appB, caller: F.bob, force: false)
         #expect(recorder.state() == held(by: F.appB, F.bob, count: 1))
         #expect(drive.claims == 1)
         #expect(drive.violations.isEmpty)
