@@ -108,18 +108,16 @@ public final class BlockDrive: Drive {
     }
 
     private func open(exclusive: Bool) throws(DriveError) -> FileDescriptor {
-        var options: FileDescriptor.OpenOptions = [.nonBlocking, .closeOnExec]
-        if exclusive { options.insert(.exclusiveCreate) }
-        do {
-            return try FileDescriptor.open(FilePath(node), .readOnly, options: options, retryOnInterrupt: true)
-        } catch let error as Errno {
-            if exclusive && error == .resourceBusy {
+        let flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | (exclusive ? O_EXCL : 0)
+        let descriptor = retryingEINTR { Glibc.open(node, flags) }
+        guard descriptor >= 0 else {
+            let code = errno
+            if exclusive && code == EBUSY {
                 throw .busy("another program holds the drive exclusively")
             }
-            throw Self.failure("open", errno: error.rawValue)
-        } catch {
-            throw .failed("open: \(error)", errno: EIO)
+            throw Self.failure("open", errno: code)
         }
+        return FileDescriptor(rawValue: descriptor)
     }
 
     static func failure(_ what: String, errno code: Int32) -> DriveError {

@@ -69,8 +69,11 @@ public final class Discovery: @unchecked Sendable {
             if let kernelName { pinned[kernelName] = recorder }
             set.add(makeRecorder(recorder.name, recorder.node), stableID: nil)
         }
-        for device in udev?.blockDevices() ?? [] where selection.accepts(device) && pinned[device.name] == nil {
-            add(device)
+        // Only look at every block device when something could be taken from them.
+        if selection.discover || !selection.patterns.isEmpty {
+            for device in udev?.blockDevices() ?? [] where selection.accepts(device) && pinned[device.name] == nil {
+                add(device)
+            }
         }
         guard monitor != nil else { return }
         var ends: [Int32] = [0, 0]

@@ -100,6 +100,10 @@ public struct MonotonicInstant: Comparable, Sendable, Hashable {
         return MonotonicInstant(nanoseconds: nanoseconds + seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 
+    public func advanced(byNanoseconds count: Int64) -> MonotonicInstant {
+        MonotonicInstant(nanoseconds: nanoseconds + count)
+    }
+
     var timespecValue: timespec {
         timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
     }

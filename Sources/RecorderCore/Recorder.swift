@@ -15,6 +15,12 @@ public struct RecorderOptions: Sendable {
         self.exclusive = exclusive
         self.timeout = timeout
     }
+
+    /// The timeout in nanoseconds, for the deadlines of the hot path.
+    var timeoutNanoseconds: Int64 {
+        let (seconds, attoseconds) = timeout.components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
 }
 
 /// Who holds a recorder: the client name and the uid that took the first lock.
@@ -53,6 +59,7 @@ public final class Recorder: Sendable {
     public let drive: any Drive
     public let options: RecorderOptions
     private let logger: Logger
+    private let timeoutNanoseconds: Int64
     private let table = Monitor(Table())
     private let nextHandleID = Atomic<UInt64>(1)
     /// Every call into the drive runs here, under a deadline.
@@ -95,6 +102,7 @@ public final class Recorder: Sendable {
         self.limits = limits
         self.drive = drive
         self.options = options
+        timeoutNanoseconds = options.timeoutNanoseconds
         var logger = logger
         logger[metadataKey: "recorder"] = "\(name)"
         self.logger = logger
@@ -345,13 +353,13 @@ public final class Recorder: Sendable {
     }
 
     private func deadline() -> MonotonicInstant {
-        MonotonicInstant.now.advanced(by: options.timeout)
+        MonotonicInstant.now.advanced(byNanoseconds: timeoutNanoseconds)
     }
 
     // MARK: Rules
 
     private func takeLock(_ name: ClientName, handle id: UInt64, caller: Caller, force: Bool) throws(RecorderError) {
-        let deadline = MonotonicInstant.now.advanced(by: options.timeout)
+        let deadline = deadline()
         // Under the lock: nest, refuse, or reserve the drive transition.
         let nested = try table.withWaitableLock { (locked) throws(RecorderError) -> Bool in
             // Someone else's claim under way makes them the holder: refuse at once.
