@@ -40,6 +40,14 @@ struct rfs_loop {
 	sem_t finished;
 };
 
+/* Which RELEASEs later requests must wait for (see rfs_set_release_filter). */
+static int (*release_matters)(uint64_t nodeid);
+
+void rfs_set_release_filter(int (*filter)(uint64_t nodeid))
+{
+	release_matters = filter;
+}
+
 static __thread struct rfs_loop *current_loop;
 static __thread uint64_t current_sequence;
 
@@ -127,7 +135,8 @@ static void *worker(void *argument)
 			sequence = ++loop->sequence;
 			if (!(buf.flags & FUSE_BUF_IS_FD) && buf.size >= sizeof(struct fuse_in_header)) {
 				const struct fuse_in_header *header = buf.mem;
-				is_release = header->opcode == FUSE_RELEASE;
+				is_release = header->opcode == FUSE_RELEASE
+					&& (release_matters == NULL || release_matters(header->nodeid));
 			}
 			if (is_release)
 				add_release(loop, sequence);

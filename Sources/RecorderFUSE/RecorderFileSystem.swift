@@ -129,11 +129,13 @@ public final class RecorderFileSystem: Sendable {
         let access = info.pointee.flags & O_ACCMODE
         guard access == (file.isControl ? O_WRONLY : O_RDONLY) else { return request.fail(EACCES) }
         if file.takesLocks {
-            // Handles closed before this open no longer count against the user.
-            rfs_wait_for_earlier_releases()
+            // Handles closed before this open no longer count against the
+            // user's limit (root has none, and does not wait).
+            let caller = request.caller
+            if caller.uid != 0 { rfs_wait_for_earlier_releases() }
             let handle: LockHandle
             do {
-                handle = try recorder.makeHandle(caller: request.caller)
+                handle = try recorder.makeHandle(caller: caller)
             } catch {
                 return request.fail(error)
             }

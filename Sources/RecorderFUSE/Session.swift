@@ -54,6 +54,11 @@ public final class Session {
         if options.debug { arguments.append("-d") }
         userdata = Unmanaged.passRetained(fileSystem)
         var operations = Operations.table
+        // Only the closing of a handle that can hold locks changes what others see.
+        rfs_set_release_filter { inode in
+            guard case .file(let file, _) = Inode(rawValue: inode).node, file.takesLocks else { return 0 }
+            return 1
+        }
         var cArguments = arguments.map { strdup($0) }
         defer { cArguments.forEach { free($0) } }
         guard let session = rfs_session_new(Int32(cArguments.count), &cArguments, &operations, userdata.toOpaque()) else {

@@ -24,6 +24,10 @@ int rfs_session_loop_ordered(struct fuse_session *se, unsigned max_threads,
 /// been handled. Call it from a handler, before looking at the locks.
 void rfs_wait_for_earlier_releases(void);
 
+/// Limits the RELEASEs waited for to those of inodes `filter` accepts (the
+/// files whose handles hold locks); without a filter, every RELEASE counts.
+void rfs_set_release_filter(int (*filter)(uint64_t nodeid));
+
 /// Bit fields of fuse_file_info, which Swift cannot set portably.
 void rfs_fi_set_direct_io(struct fuse_file_info *fi);
 void rfs_fi_set_nonseekable(struct fuse_file_info *fi);
