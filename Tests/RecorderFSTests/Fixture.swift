@@ -85,18 +85,19 @@ final class RecorderDaemon {
     let mountPoint: String
     let logPath: String
 
-    /// Starts the daemon and waits (at most 10 s) until its mount shows in
-    /// /proc/self/mountinfo. A mount that was already there (a stale one)
-    /// does not count.
+    /// Starts the daemon and waits (at most 10 s) until it says it is
+    /// mounted and its mount shows in /proc/self/mountinfo. (A stale mount
+    /// may already be listed, and the kernel reuses a freed mount's id, so
+    /// the mount table alone cannot tell the new mount.)
     init(mountPoint: String, arguments: [String], logPath: String) throws {
         self.mountPoint = mountPoint
         self.logPath = logPath
-        let before = Set(mounts(at: mountPoint).map(\.id))
         child = try Child([MountEnvironment.binary, "mount", mountPoint] + arguments,
                           stdout: logPath + ".out", stderr: logPath)
         var exited: Int32?
         let mounted = poll(within: .seconds(10)) {
-            if mounts(at: mountPoint).contains(where: { $0.type == "fuse.recorderfs" && !before.contains($0.id) }) {
+            if fileText(logPath).contains("] mounted"),
+               mounts(at: mountPoint).contains(where: { $0.type == "fuse.recorderfs" }) {
                 return true
             }
             exited = child.wait(within: .zero)
