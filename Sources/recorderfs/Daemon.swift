@@ -66,7 +66,15 @@ struct ReadinessPipe {
         return ReadinessPipe(descriptor: descriptor)
     }()
 
+    /// Says "ready" and lets go of the caller's terminal or pipes: stdout and
+    /// stderr become /dev/null (the log has gone to syslog).
     func signalReady() {
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        if null >= 0 {
+            dup2(null, STDOUT_FILENO)
+            dup2(null, STDERR_FILENO)
+            close(null)
+        }
         var byte: UInt8 = 1
         _ = write(descriptor, &byte, 1)
         close(descriptor)

@@ -67,7 +67,7 @@ struct Mount: ParsableCommand {
     }
 
     private func serve() throws {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        LoggingSystem.bootstrap { DaemonLogHandler(label: $0) }
         let logger = {
             var logger = Logger(label: "recorderfs")
             logger.logLevel = debug ? .debug : .notice
@@ -123,7 +123,10 @@ struct Mount: ParsableCommand {
         }
         let names = recorders.entries.map { "\($0.recorder.name)=\($0.recorder.drive.node)" }.joined(separator: " ")
         logger.notice("mounted", metadata: ["mountpoint": "\(mountPoint)", "recorders": "\(names)"])
-        ReadinessPipe.inherited?.signalReady()
+        if let readiness = ReadinessPipe.inherited {
+            LogDestination.shared.switchToSyslog()
+            readiness.signalReady()
+        }
         session.run()
         logger.notice("unmounted", metadata: ["mountpoint": "\(mountPoint)"])
     }

@@ -96,7 +96,7 @@ final class RecorderDaemon {
                           stdout: logPath + ".out", stderr: logPath)
         var exited: Int32?
         let mounted = poll(within: .seconds(10)) {
-            if fileText(logPath).contains("] mounted"),
+            if fileText(logPath).split(separator: "\n").contains(where: { $0.hasSuffix(" mounted") }),
                mounts(at: mountPoint).contains(where: { $0.type == "fuse.recorderfs" }) {
                 return true
             }
