@@ -12,7 +12,6 @@ struct fuse_session *rfs_session_new(int argc, char **argv,
 }
 
 void rfs_fi_set_direct_io(struct fuse_file_info *fi) { fi->direct_io = 1; fi->keep_cache = 0; }
-void rfs_fi_set_nonseekable(struct fuse_file_info *fi) { fi->nonseekable = 1; }
 void rfs_fi_set_noflush(struct fuse_file_info *fi) { fi->noflush = 1; }
 
 void rfs_conn_configure(struct fuse_conn_info *conn)

@@ -55,13 +55,6 @@ public final class Udev {
         return devices
     }
 
-    /// The block device with kernel name `name`, now.
-    public func blockDevice(named name: String) -> BlockDevice? {
-        guard let device = udev_device_new_from_subsystem_sysname(raw, "block", name) else { return nil }
-        defer { udev_device_unref(device) }
-        return Self.describe(device)
-    }
-
     /// The block device behind a device node.
     public func blockDevice(node: String) -> BlockDevice? {
         var info = stat()

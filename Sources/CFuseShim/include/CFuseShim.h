@@ -30,7 +30,6 @@ void rfs_set_release_filter(int (*filter)(uint64_t nodeid));
 
 /// Bit fields of fuse_file_info, which Swift cannot set portably.
 void rfs_fi_set_direct_io(struct fuse_file_info *fi);
-void rfs_fi_set_nonseekable(struct fuse_file_info *fi);
 void rfs_fi_set_noflush(struct fuse_file_info *fi);
 
 /// Connection settings: O_TRUNC in open flags instead of a separate SETATTR;
