@@ -4,10 +4,13 @@
 // The kernel queues RELEASE (the last close of a file) before close(2)
 // returns to its caller, but answers close(2) without waiting for it. With
 // several workers, a request sent after close(2) returned can be handled
-// before that RELEASE, and see locks that are already gone. Workers here
-// take requests one at a time and number them; a handler calls
+// before that RELEASE, and see locks that are already gone. So workers take
+// requests one at a time and number them, and a handler calls
 // rfs_wait_for_earlier_releases() to wait until every RELEASE taken before
 // its own request has been handled. That wait is normally nothing at all.
+//
+// A RELEASE whose handler is held in a hung drive is waited for only until
+// the drive deadline (rfs_set_release_wait).
 
 #include "CFuseShim.h"
 #include <errno.h>
@@ -16,12 +19,18 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <linux/fuse.h>
 
 struct rfs_worker {
 	pthread_t thread;
 	struct rfs_worker *prev, *next;
 	struct rfs_loop *loop;
+};
+
+struct rfs_release {
+	uint64_t sequence;
+	struct timespec deadline;	/* CLOCK_MONOTONIC; past it, no longer waited for */
 };
 
 struct rfs_loop {
@@ -31,7 +40,7 @@ struct rfs_loop {
 
 	pthread_mutex_t lock;		/* the fields below */
 	pthread_cond_t released;
-	uint64_t *releases;		/* sequences of RELEASEs taken, not yet handled */
+	struct rfs_release *releases;	/* RELEASEs taken, not yet handled */
 	size_t nreleases, capacity;
 	atomic_size_t pending;		/* nreleases, read without the lock */
 	struct rfs_worker workers;	/* list head */
@@ -42,10 +51,16 @@ struct rfs_loop {
 
 /* Which RELEASEs later requests must wait for (see rfs_set_release_filter). */
 static int (*release_matters)(uint64_t nodeid);
+static int64_t release_wait_ns = 5000000000;
 
 void rfs_set_release_filter(int (*filter)(uint64_t nodeid))
 {
 	release_matters = filter;
+}
+
+void rfs_set_release_wait(int64_t nanoseconds)
+{
+	release_wait_ns = nanoseconds;
 }
 
 static __thread struct rfs_loop *current_loop;
@@ -53,18 +68,35 @@ static __thread uint64_t current_sequence;
 
 static int start_worker(struct rfs_loop *loop);
 
+static struct timespec after(int64_t nanoseconds)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t total = now.tv_nsec + nanoseconds % 1000000000;
+	now.tv_sec += nanoseconds / 1000000000 + total / 1000000000;
+	now.tv_nsec = total % 1000000000;
+	return now;
+}
+
+static int before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 static void add_release(struct rfs_loop *loop, uint64_t sequence)
 {
 	pthread_mutex_lock(&loop->lock);
 	if (loop->nreleases == loop->capacity) {
 		size_t capacity = loop->capacity ? loop->capacity * 2 : 16;
-		uint64_t *grown = realloc(loop->releases, capacity * sizeof(*grown));
+		struct rfs_release *grown = realloc(loop->releases, capacity * sizeof(*grown));
 		if (grown == NULL)
 			abort();
 		loop->releases = grown;
 		loop->capacity = capacity;
 	}
-	loop->releases[loop->nreleases++] = sequence;
+	loop->releases[loop->nreleases].sequence = sequence;
+	loop->releases[loop->nreleases].deadline = after(release_wait_ns);
+	loop->nreleases++;
 	atomic_store(&loop->pending, loop->nreleases);
 	pthread_mutex_unlock(&loop->lock);
 }
@@ -73,7 +105,7 @@ static void remove_release(struct rfs_loop *loop, uint64_t sequence)
 {
 	pthread_mutex_lock(&loop->lock);
 	for (size_t i = 0; i < loop->nreleases; i++) {
-		if (loop->releases[i] == sequence) {
+		if (loop->releases[i].sequence == sequence) {
 			loop->releases[i] = loop->releases[--loop->nreleases];
 			break;
 		}
@@ -90,20 +122,24 @@ void rfs_wait_for_earlier_releases(void)
 		return;
 	pthread_mutex_lock(&loop->lock);
 	for (;;) {
+		/* A RELEASE whose handler is stuck past its deadline (a hung
+		 * drive) is not waited for any longer. */
+		struct timespec now, first = { 0, 0 };
 		int earlier = 0;
-		for (size_t i = 0; i < loop->nreleases; i++)
-			if (loop->releases[i] < current_sequence)
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		for (size_t i = 0; i < loop->nreleases; i++) {
+			struct rfs_release *r = &loop->releases[i];
+			if (r->sequence < current_sequence && before(&now, &r->deadline)) {
+				if (!earlier || before(&r->deadline, &first))
+					first = r->deadline;
 				earlier = 1;
+			}
+		}
 		if (!earlier)
 			break;
-		pthread_cond_wait(&loop->released, &loop->lock);
+		pthread_cond_timedwait(&loop->released, &loop->lock, &first);
 	}
 	pthread_mutex_unlock(&loop->lock);
-}
-
-static void unlock_receiving(void *argument)
-{
-	pthread_mutex_unlock(&((struct rfs_loop *)argument)->receiving);
 }
 
 /* Called with loop->lock held. */
@@ -111,6 +147,36 @@ static void unlink_worker(struct rfs_worker *w)
 {
 	w->prev->next = w->next;
 	w->next->prev = w->prev;
+}
+
+static void unlock_receiving(void *argument)
+{
+	pthread_mutex_unlock(&((struct rfs_loop *)argument)->receiving);
+}
+
+/* Waits for the next request and takes it: > 0 with one in buf, 0 or an
+ * error at the end of the session. Cancelled here at the end of the session. */
+static int take(struct rfs_loop *loop, struct fuse_buf *buf, uint64_t *sequence, int *is_release)
+{
+	int res;
+	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+	pthread_mutex_lock(&loop->receiving);
+	pthread_cleanup_push(unlock_receiving, loop);
+	res = fuse_session_receive_buf(loop->se, buf);
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	if (res > 0) {
+		*sequence = ++loop->sequence;
+		*is_release = 0;
+		if (!(buf->flags & FUSE_BUF_IS_FD) && buf->size >= sizeof(struct fuse_in_header)) {
+			const struct fuse_in_header *header = buf->mem;
+			*is_release = header->opcode == FUSE_RELEASE
+				&& (release_matters == NULL || release_matters(header->nodeid));
+		}
+		if (*is_release)
+			add_release(loop, *sequence);
+	}
+	pthread_cleanup_pop(1);
+	return res;
 }
 
 static void *worker(void *argument)
@@ -122,27 +188,9 @@ static void *worker(void *argument)
 	current_loop = loop;
 
 	while (!fuse_session_exited(loop->se)) {
-		int res;
 		uint64_t sequence = 0;
 		int is_release = 0;
-
-		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
-		pthread_mutex_lock(&loop->receiving);
-		pthread_cleanup_push(unlock_receiving, loop);
-		res = fuse_session_receive_buf(loop->se, &buf);
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-		if (res > 0) {
-			sequence = ++loop->sequence;
-			if (!(buf.flags & FUSE_BUF_IS_FD) && buf.size >= sizeof(struct fuse_in_header)) {
-				const struct fuse_in_header *header = buf.mem;
-				is_release = header->opcode == FUSE_RELEASE
-					&& (release_matters == NULL || release_matters(header->nodeid));
-			}
-			if (is_release)
-				add_release(loop, sequence);
-		}
-		pthread_cleanup_pop(1);
-
+		int res = take(loop, &buf, &sequence, &is_release);
 		if (res == -EINTR)
 			continue;
 		if (res <= 0) {
@@ -155,7 +203,7 @@ static void *worker(void *argument)
 			break;
 		}
 
-		/* Keep a worker waiting for the kernel while this one works. */
+		/* Keep a worker ready for the kernel while this one works. */
 		pthread_mutex_lock(&loop->lock);
 		loop->idle--;
 		if (loop->idle == 0 && loop->threads < loop->max_threads)
@@ -223,7 +271,11 @@ int rfs_session_loop_ordered(struct fuse_session *se, unsigned max_threads, unsi
 	loop->workers.next = loop->workers.prev = &loop->workers;
 	pthread_mutex_init(&loop->receiving, NULL);
 	pthread_mutex_init(&loop->lock, NULL);
-	pthread_cond_init(&loop->released, NULL);
+	pthread_condattr_t attributes;
+	pthread_condattr_init(&attributes);
+	pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
+	pthread_cond_init(&loop->released, &attributes);
+	pthread_condattr_destroy(&attributes);
 	sem_init(&loop->finished, 0, 0);
 
 	pthread_mutex_lock(&loop->lock);
@@ -237,8 +289,8 @@ int rfs_session_loop_ordered(struct fuse_session *se, unsigned max_threads, unsi
 			sem_wait(&loop->finished);
 	}
 
-	/* As libfuse does: workers waiting in read are cancelled, those in a
-	 * request finish it (they disable cancellation meanwhile). */
+	/* As libfuse does: workers waiting for the kernel are cancelled, those
+	 * in a request finish it (they disable cancellation meanwhile). */
 	pthread_mutex_lock(&loop->lock);
 	for (struct rfs_worker *w = loop->workers.next; w != &loop->workers; w = w->next)
 		pthread_cancel(w->thread);

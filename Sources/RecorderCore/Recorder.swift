@@ -62,8 +62,8 @@ public final class Recorder: Sendable {
     private let timeoutNanoseconds: Int64
     private let table = Monitor(Table())
     private let nextHandleID = Atomic<UInt64>(1)
-    /// Every call into the drive runs here, under a deadline.
-    private let queue = DriveQueue()
+    /// Every call into the drive goes through here, one at a time, under a deadline.
+    private let calls = DriveCalls()
     /// Shared by all recorders of the daemon.
     public let limits: UsageLimits
 
@@ -106,11 +106,6 @@ public final class Recorder: Sendable {
         var logger = logger
         logger[metadataKey: "recorder"] = "\(name)"
         self.logger = logger
-    }
-
-    /// A new handle: one open file description that can take locks.
-    deinit {
-        queue.stop()
     }
 
     /// A handle opened by root, which no usage limit applies to.
@@ -168,35 +163,43 @@ public final class Recorder: Sendable {
 
     // MARK: Locking
 
+    // The operations that may call into the drive take an `Overrun`: if the
+    // drive is still busy at the deadline, the watchdog answers the client
+    // through it, and the result that comes later is undone, not answered.
+    // Without one, the caller waits as long as the drive takes, and a late
+    // result is undone and answered `.timedOut`.
+
     /// Adds one lock to `handle` for the name in `input`, the bytes of one
     /// write(2) to `acquire` or, with `force`, to `acquire_force`.
-    public func acquire(_ input: UnsafeRawBufferPointer, handle: LockHandle, caller: Caller, force: Bool) throws(RecorderError) {
+    public func acquire(_ input: UnsafeRawBufferPointer, handle: LockHandle, caller: Caller, force: Bool,
+                        overrun: Overrun? = nil) throws(RecorderError) {
         try refusalsLogged(force ? "acquire_force" : "acquire", caller) { () throws(RecorderError) in
-            try takeLock(ClientName(parsing: input), handle: handle.id, caller: caller, force: force)
+            try takeLock(ClientName(parsing: input), handle: handle.id, caller: caller, force: force, overrun: overrun)
         }
     }
 
-    public func acquire(_ name: ClientName, handle: LockHandle, caller: Caller, force: Bool) throws(RecorderError) {
+    public func acquire(_ name: ClientName, handle: LockHandle, caller: Caller, force: Bool,
+                        overrun: Overrun? = nil) throws(RecorderError) {
         try refusalsLogged(force ? "acquire_force" : "acquire", caller) { () throws(RecorderError) in
-            try takeLock(name, handle: handle.id, caller: caller, force: force)
+            try takeLock(name, handle: handle.id, caller: caller, force: force, overrun: overrun)
         }
     }
 
     /// Drops the most recent lock of the holder named in `input`, the bytes of
     /// one write(2) to `release`.
-    public func release(_ input: UnsafeRawBufferPointer, caller: Caller) throws(RecorderError) {
+    public func release(_ input: UnsafeRawBufferPointer, caller: Caller, overrun: Overrun? = nil) throws(RecorderError) {
         try refusalsLogged("release", caller) { () throws(RecorderError) in
-            try dropLock(ClientName(parsing: input), caller: caller)
+            try dropLock(ClientName(parsing: input), caller: caller, overrun: overrun)
         }
     }
 
-    public func release(_ name: ClientName, caller: Caller) throws(RecorderError) {
+    public func release(_ name: ClientName, caller: Caller, overrun: Overrun? = nil) throws(RecorderError) {
         try refusalsLogged("release", caller) { () throws(RecorderError) in
-            try dropLock(name, caller: caller)
+            try dropLock(name, caller: caller, overrun: overrun)
         }
     }
 
-    private func dropLock(_ name: ClientName, caller: Caller) throws(RecorderError) {
+    private func dropLock(_ name: ClientName, caller: Caller, overrun: Overrun?) throws(RecorderError) {
         let deadline = deadline()
         let last = try table.withWaitableLock { (locked) throws(RecorderError) -> Bool in
             try waitForTransition(locked, until: deadline)
@@ -214,7 +217,9 @@ public final class Recorder: Sendable {
             }
         }
         if last {
-            letGo(until: deadline) { [self] table in popMostRecentLock(&table) }
+            // The lock is dropped whatever the drive does: a client still
+            // waiting at the deadline is told so.
+            letGo(until: deadline, overrun: overrun) { [self] table in popMostRecentLock(&table) }
         }
     }
 
@@ -237,7 +242,7 @@ public final class Recorder: Sendable {
             }
         }
         if last {
-            letGo(until: deadline) { [self] table in removeHandle(id, &table) }
+            letGo(until: deadline, overrun: nil) { [self] table in removeHandle(id, &table) }
         }
     }
 
@@ -245,8 +250,8 @@ public final class Recorder: Sendable {
     /// shows them, and only then does the recorder show free; so nobody sees
     /// it free while its claim is still held. Runs in a transition the
     /// caller started.
-    private func letGo(until deadline: MonotonicInstant, _ dropLastLocks: @escaping (inout Table) -> Void) {
-        let finish = { [self] in
+    private func letGo(until deadline: MonotonicInstant, overrun: Overrun?, _ dropLastLocks: (inout Table) -> Void) {
+        func finish() {
             table.withLock { table in
                 if !table.removed {
                     dropLastLocks(&table)
@@ -258,9 +263,9 @@ public final class Recorder: Sendable {
             }
             logger.debug("freed")
         }
-        // Queued even behind a hung call: the descriptors must be closed.
-        let unclaimed = queue.call(deadline: deadline, failFast: false, { [drive] () throws(DriveError) in drive.unclaim() },
-                                   late: { _ in finish() })
+        // Even behind a hung call: the descriptors must be closed.
+        let unclaimed = calls.call(deadline: deadline, failFast: false, overrun: overrun, answer: nil,
+                                   { [drive] () throws(DriveError) in drive.unclaim() }, late: { _ in finish() })
         if unclaimed != nil { finish() }
     }
 
@@ -316,35 +321,34 @@ public final class Recorder: Sendable {
             return claimed
         }
         if claimed { drive.unclaim() }
-        queue.stop()
     }
 
     // MARK: The tray
 
     /// Opens the tray (a write to `eject`).
-    public func eject(caller: Caller) throws(RecorderError) {
+    public func eject(caller: Caller, overrun: Overrun? = nil) throws(RecorderError) {
         try refusalsLogged("eject", caller) { () throws(RecorderError) in
-            try trayCommand(caller) { [drive] () throws(DriveError) in try drive.eject() }
+            try trayCommand(caller, overrun) { [drive] () throws(DriveError) in try drive.eject() }
         }
     }
 
     /// Closes the tray (a write to `closetray`).
-    public func closeTray(caller: Caller) throws(RecorderError) {
+    public func closeTray(caller: Caller, overrun: Overrun? = nil) throws(RecorderError) {
         try refusalsLogged("closetray", caller) { () throws(RecorderError) in
-            try trayCommand(caller) { [drive] () throws(DriveError) in try drive.closeTray() }
+            try trayCommand(caller, overrun) { [drive] () throws(DriveError) in try drive.closeTray() }
         }
     }
 
     /// Allowed while free, and to the holder's uid or root while locked;
     /// refused under another holder (E_IMAPI_RECORDER_LOCKED).
-    private func trayCommand(_ caller: Caller, _ command: @escaping () throws(DriveError) -> Void) throws(RecorderError) {
+    private func trayCommand(_ caller: Caller, _ overrun: Overrun?, _ command: () throws(DriveError) -> Void) throws(RecorderError) {
         try table.withLock { (table) throws(RecorderError) in
             if table.removed { throw .noDevice }
             if let holder = table.holder, holder.uid != caller.uid, !caller.isRoot {
                 throw .busy("locked by \(holder.name) (uid \(holder.uid))")
             }
         }
-        guard let result = queue.call(deadline: deadline(), command, late: { _ in }) else { throw .timedOut }
+        guard let result = calls.call(deadline: deadline(), overrun: overrun, command, late: { _ in }) else { throw .timedOut }
         do {
             try result.get()
         } catch {
@@ -358,7 +362,7 @@ public final class Recorder: Sendable {
 
     // MARK: Rules
 
-    private func takeLock(_ name: ClientName, handle id: UInt64, caller: Caller, force: Bool) throws(RecorderError) {
+    private func takeLock(_ name: ClientName, handle id: UInt64, caller: Caller, force: Bool, overrun: Overrun?) throws(RecorderError) {
         let deadline = deadline()
         // Under the lock: nest, refuse, or reserve the drive transition.
         let nested = try table.withWaitableLock { (locked) throws(RecorderError) -> Bool in
@@ -384,7 +388,7 @@ public final class Recorder: Sendable {
         if nested { return }
         // The recorder is free and reserved for this call: claim the drive.
         // A claim that ends after its caller gave up is undone.
-        let claimed = queue.call(deadline: deadline, { [self] () throws(DriveError) in
+        let claimed = calls.call(deadline: deadline, overrun: overrun, { [self] () throws(DriveError) in
             try claimDrive(force: force, deadline: deadline)
         }, late: { [self] result in
             if case .success = result { drive.unclaim() }
@@ -508,12 +512,13 @@ public final class LockHandle: Sendable {
         self.uid = uid
     }
 
-    public func acquire(_ name: ClientName, caller: Caller, force: Bool) throws(RecorderError) {
-        try recorder.acquire(name, handle: self, caller: caller, force: force)
+    public func acquire(_ name: ClientName, caller: Caller, force: Bool, overrun: Overrun? = nil) throws(RecorderError) {
+        try recorder.acquire(name, handle: self, caller: caller, force: force, overrun: overrun)
     }
 
-    public func acquire(_ input: UnsafeRawBufferPointer, caller: Caller, force: Bool) throws(RecorderError) {
-        try recorder.acquire(input, handle: self, caller: caller, force: force)
+    public func acquire(_ input: UnsafeRawBufferPointer, caller: Caller, force: Bool,
+                        overrun: Overrun? = nil) throws(RecorderError) {
+        try recorder.acquire(input, handle: self, caller: caller, force: force, overrun: overrun)
     }
 
     /// FUSE RELEASE: the last descriptor is gone.

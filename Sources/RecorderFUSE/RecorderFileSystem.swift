@@ -172,21 +172,31 @@ public final class RecorderFileSystem: Sendable {
         let caller = request.caller
         // The locks of every file closed before this request was sent are gone.
         rfs_wait_for_earlier_releases()
-        do {
-            if file.takesLocks {
-                guard let lockHandle = Self.lockHandle(handle) else { return request.fail(EBADF) }
-                try lockHandle.acquire(data, caller: caller, force: file == .acquireForce)
-            } else {
-                guard let recorder = recorder(slot) else { return gone(request, file) }
+        let target: Recorder?
+        if file.takesLocks {
+            guard Self.lockHandle(handle) != nil else { return request.fail(EBADF) }
+            target = nil
+        } else {
+            guard let recorder = recorder(slot) else { return gone(request, file) }
+            target = recorder
+        }
+        let overrun = request.overrun(written: data.count)
+        let outcome = Result { () throws(RecorderError) in
+            if let recorder = target {
                 switch file {
-                case .eject: try recorder.eject(caller: caller)
-                case .closetray: try recorder.closeTray(caller: caller)
-                default: try recorder.release(data, caller: caller)
+                case .eject: try recorder.eject(caller: caller, overrun: overrun)
+                case .closetray: try recorder.closeTray(caller: caller, overrun: overrun)
+                default: try recorder.release(data, caller: caller, overrun: overrun)
                 }
+            } else {
+                try Self.lockHandle(handle)!.acquire(data, caller: caller, force: file == .acquireForce, overrun: overrun)
             }
-            request.reply(written: data.count)
-        } catch {
-            request.fail(error)
+        }
+        // The watchdog answered already if the drive held this past the deadline.
+        guard overrun.settle() else { return request.abandon() }
+        switch outcome {
+        case .success: request.reply(written: data.count)
+        case .failure(let error): request.fail(error)
         }
     }
 

@@ -20,6 +20,27 @@ struct Request: ~Copyable {
         return Caller(pid: context.pid, uid: context.uid, gid: context.gid)
     }
 
+    /// Lets the watchdog answer this request while its handler is held in a
+    /// drive past the deadline: nil answers success (`written` bytes), an
+    /// error its errno. The handler then asks `Overrun.settle()` before it
+    /// answers, and abandons the request when the watchdog answered.
+    func overrun(written count: Int) -> Overrun {
+        let raw = UInt(bitPattern: raw)
+        return Overrun { outcome in
+            let request = fuse_req_t(bitPattern: raw)
+            if let outcome {
+                fuse_reply_err(request, outcome.errno)
+            } else {
+                fuse_reply_write(request, count)
+            }
+        }
+    }
+
+    /// Drops a request that has been answered by its `Overrun`.
+    consuming func abandon() {
+        discard self
+    }
+
     consuming func fail(_ code: Int32) {
         fuse_reply_err(raw, code)
         discard self

@@ -13,10 +13,14 @@ public struct MountOptions: Sendable {
     /// Worker threads at most: an operation may wait (bounded) for a drive
     /// transition or an earlier RELEASE that another worker must finish.
     public var maxThreads: UInt32 = 64
+    /// The deadline of a call into a drive: a later request waits for the
+    /// RELEASE of a lock handle at most this long.
+    public var driveTimeout: Duration
 
-    public init(allowOther: Bool = false, debug: Bool = false) {
+    public init(allowOther: Bool = false, debug: Bool = false, driveTimeout: Duration = .seconds(5)) {
         self.allowOther = allowOther
         self.debug = debug
+        self.driveTimeout = driveTimeout
     }
 }
 
@@ -59,6 +63,8 @@ public final class Session {
             guard case .file(let file, _) = Inode(rawValue: inode).node, file.takesLocks else { return 0 }
             return 1
         }
+        let (seconds, attoseconds) = options.driveTimeout.components
+        rfs_set_release_wait(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
         var cArguments = arguments.map { strdup($0) }
         defer { cArguments.forEach { free($0) } }
         guard let session = rfs_session_new(Int32(cArguments.count), &cArguments, &operations, userdata.toOpaque()) else {

@@ -117,7 +117,7 @@ struct Mount: ParsableCommand {
         let session: Session
         do {
             session = try Session(fileSystem: fileSystem, mountPoint: mountPoint,
-                                  options: MountOptions(allowOther: allowOther, debug: debug))
+                                  options: MountOptions(allowOther: allowOther, debug: debug, driveTimeout: options.timeout))
         } catch {
             throw Failure("\(error).")
         }

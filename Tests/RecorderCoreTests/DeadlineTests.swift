@@ -1,18 +1,11 @@
 import Testing
 @testable import RecorderCore
 
-/// The drive's thread may still be finishing the job of a call that just
-/// returned late (its `late` handler ran, the thread has yet to take the next
-/// job). Nothing the core exposes tells when it has; this stands for "a
-/// moment later", after the outcome the test waits for has been seen.
-func letTheDriveThreadFinish() {
-    pause(.milliseconds(20))
-}
-
-/// Issue C: calls into the drive run under a deadline. A caller waits at
-/// most until the deadline; what a late call leaves behind is undone; while a
-/// call hangs past its deadline, new callers fail at once; readers and other
-/// recorders never wait for a hung drive.
+/// Issue C: calls into the drive run under a deadline. A client is answered
+/// at the deadline at the latest (the watchdog answers for a worker the drive
+/// still holds); what a late call leaves behind is undone; while a call hangs
+/// past its deadline, new callers fail at once; readers and other recorders
+/// never wait for a hung drive.
 @Suite("Deadlines")
 struct DeadlineTests {
     typealias F = Fixture
@@ -33,22 +26,23 @@ struct DeadlineTests {
 
     /// Takes a lock through `handle`; expects it to time out at roughly the
     /// deadline, not before.
-    static func acquireTimesOut(_ handle: LockHandle, sourceLocation: SourceLocation = #_sourceLocation) {
+    @discardableResult
+    static func acquireTimesOut(_ handle: LockHandle, sourceLocation: SourceLocation = #_sourceLocation) -> Answered {
         let start = MonotonicInstant.now
-        let error = expectFailure(.timedOut, sourceLocation: sourceLocation) { () throws(RecorderError) in
-            try handle.acquire(F.appA, caller: F.alice, force: false)
-        }
+        let writer = spawnAcquire(handle, F.appA, F.alice)
+        let answer = writer.join(sourceLocation: sourceLocation)
         let took = elapsed(since: start)
-        #expect(error == .timedOut, sourceLocation: sourceLocation)
+        #expect(answer?.kind == .timedOut, sourceLocation: sourceLocation)
         #expect(took >= timeout, "returned after \(took)", sourceLocation: sourceLocation)
         #expect(took < timeout + slack, "returned after \(took)", sourceLocation: sourceLocation)
+        return writer
     }
 
     @Test func aHungClaimTimesOutAndIsUndoneWhenItReturns() throws {
         let (recorder, drive, gate) = Self.hangingClaim()
         let handle = recorder.makeHandle()
 
-        Self.acquireTimesOut(handle)
+        let writer = Self.acquireTimesOut(handle)
 
         // The call still hangs in the drive; the table never changed.
         #expect(gate.waiting == 1)
@@ -58,13 +52,13 @@ struct DeadlineTests {
 
         // The claim completes after all: it is undone.
         gate.open()
-        #expect(eventually { drive.unclaims == 1 })
+        _ = writer.worker.join()
+        #expect(drive.unclaims == 1)
         #expect(drive.claims == 1)
         #expect(!drive.claimed)
         #expect(recorder.state() == free)
 
         // And the recorder works again, through the same handle.
-        letTheDriveThreadFinish()
         try handle.acquire(F.appA, caller: F.alice, force: false)
         #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
         #expect(try recorder.snapshot().generation == 1)
@@ -81,11 +75,10 @@ struct DeadlineTests {
             gate.pass()
             throw .failed("flock: Input/output error", errno: 5)
         }
-        Self.acquireTimesOut(recorder.makeHandle())
+        let writer = Self.acquireTimesOut(recorder.makeHandle())
 
         gate.open()
-        #expect(eventually { gate.waiting == 0 })
-        letTheDriveThreadFinish()
+        _ = writer.worker.join()
         #expect(drive.claims == 0)
         #expect(drive.unclaims == 0)
         #expect(recorder.state() == free)
@@ -249,11 +242,13 @@ struct DeadlineTests {
         #expect(drive.violations.isEmpty)
     }
 
-    /// DESIGN §4: a call into the drive that does not finish within the
-    /// deadline must never hang a FUSE worker. The worker that delivers the
-    /// RELEASE waits for the unclaim only until the deadline; the table is
-    /// updated when the unclaim ends.
-    @Test func aHungUnclaimDoesNotHoldTheClosingWorker() throws {
+    /// DESIGN §4: a hung call into the drive must not hold anyone past a
+    /// deadline. The worker that delivers the RELEASE stays in the drive
+    /// until the unclaim returns (the request loop keeps other workers
+    /// reading, and later requests stop waiting for that RELEASE at the
+    /// deadline); past the deadline, writers fail at once instead of waiting;
+    /// the table is updated when the unclaim ends.
+    @Test func aHungUnclaimHoldsOnlyTheClosingWorker() throws {
         let (recorder, drive) = F.recorder(timeout: Self.timeout)
         let gate = Gate()
         drive.onUnclaim { gate.pass() }
@@ -263,14 +258,48 @@ struct DeadlineTests {
 
         let closing = Spawned { handle.closed() }
         #expect(eventually { gate.waiting == 1 })
+        pause(Self.timeout)
+        // Past the deadline: nobody queues behind the hung drive.
         let start = MonotonicInstant.now
-        #expect(closing.join(within: Self.timeout + Self.slack) != nil)
-        #expect(elapsed(since: start) < Self.timeout + Self.slack)
-        // Until the unclaim ends, the recorder still shows its lock.
+        expectFailure(.timedOut) { () throws(RecorderError) in
+            try recorder.makeHandle().acquire(F.appB, caller: F.bob, force: false)
+        }
+        expectFailure(.timedOut) { () throws(RecorderError) in try recorder.eject(caller: F.root) }
         #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+        #expect(elapsed(since: start) < Self.atOnce)
+        #expect(!closing.isFinished)
+
         gate.open()
-        #expect(eventually { recorder.state() == free })
+        _ = closing.join()
+        #expect(recorder.state() == free)
         #expect(drive.unclaims == 1)
+        try recorder.makeHandle().acquire(F.appB, caller: F.bob, force: false)
+        #expect(recorder.state() == held(by: F.appB, F.bob, count: 1))
+    }
+
+    /// A `release` write that drops the last lock while the unclaim hangs
+    /// is answered success at the deadline: the lock is gone whatever the
+    /// drive does, and the recorder shows free once the unclaim returns.
+    @Test func aReleaseHeldByAHungUnclaimIsAnsweredAtTheDeadline() throws {
+        let (recorder, drive) = F.recorder(timeout: Self.timeout)
+        let gate = Gate()
+        drive.onUnclaim { gate.pass() }
+        defer { gate.open() }
+        try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: false)
+
+        let start = MonotonicInstant.now
+        let writer = Answered { overrun throws(RecorderError) in try recorder.release(F.appA, caller: F.alice, overrun: overrun) }
+        let answer = writer.join()
+        let took = elapsed(since: start)
+        #expect(answer.map { if case .success = $0 { true } else { false } } == true)
+        #expect(took >= Self.timeout && took < Self.timeout + Self.slack, "answered after \(took)")
+        #expect(gate.waiting == 1)
+
+        gate.open()
+        _ = writer.worker.join()
+        #expect(recorder.state() == free)
+        #expect(drive.unclaims == 1)
+        #expect(drive.violations.isEmpty)
     }
 
     /// Removed while the claim hangs: remove() returns at once, and the claim
@@ -304,10 +333,10 @@ struct TrayTests {
     enum Command: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case eject, closeTray
 
-        func run(_ recorder: Recorder, _ caller: Caller) throws(RecorderError) {
+        func run(_ recorder: Recorder, _ caller: Caller, overrun: Overrun? = nil) throws(RecorderError) {
             switch self {
-            case .eject: try recorder.eject(caller: caller)
-            case .closeTray: try recorder.closeTray(caller: caller)
+            case .eject: try recorder.eject(caller: caller, overrun: overrun)
+            case .closeTray: try recorder.closeTray(caller: caller, overrun: overrun)
             }
         }
 
@@ -386,7 +415,8 @@ struct TrayTests {
         defer { gate.open() }
 
         let start = MonotonicInstant.now
-        #expect(throws: RecorderError.timedOut) { try command.run(recorder, F.alice) }
+        let worker = Answered { overrun throws(RecorderError) in try command.run(recorder, F.alice, overrun: overrun) }
+        #expect(worker.join()?.kind == .timedOut)
         let took = elapsed(since: start)
         #expect(took >= timeout, "returned after \(took)")
         #expect(took < timeout + DeadlineTests.slack, "returned after \(took)")
@@ -403,8 +433,7 @@ struct TrayTests {
 
         // Once the drive answers, it works again.
         gate.open()
-        #expect(eventually { gate.waiting == 0 })
-        letTheDriveThreadFinish()
+        _ = worker.worker.join()
         drive.onTray(nil)
         try command.run(recorder, F.alice)
         try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: false)

@@ -170,12 +170,51 @@ final class Spawned<Value: Sendable>: @unchecked Sendable {
 }
 
 /// Runs `body` on its own thread and returns how it ended.
-func spawnAcquire(
-    _ handle: LockHandle, _ name: ClientName, _ caller: Caller, force: Bool = false
-) -> Spawned<Result<Void, RecorderError>> {
-    Spawned {
-        Result { () throws(RecorderError) in try handle.acquire(name, caller: caller, force: force) }
+func spawnAcquire(_ handle: LockHandle, _ name: ClientName, _ caller: Caller, force: Bool = false) -> Answered {
+    Answered { overrun throws(RecorderError) in
+        try handle.acquire(name, caller: caller, force: force, overrun: overrun)
     }
+}
+
+/// An operation run as a FUSE worker runs it: on a thread of its own, with an
+/// `Overrun` through which the watchdog answers the client at the deadline if
+/// the drive still holds the worker. `join` gives the client's answer, the
+/// first of the two.
+final class Answered: Sendable {
+    private let answer = Monitor<Result<Void, RecorderError>?>(nil)
+    private let given = DispatchSemaphore(value: 0)
+    /// The worker's thread, which a hung drive may hold after the answer.
+    let worker: Spawned<Void>
+
+    init(_ body: @escaping @Sendable (Overrun) throws(RecorderError) -> Void) {
+        let (answer, given) = (answer, given)
+        let overrun = Overrun { outcome in
+            answer.withLock { $0 = outcome.map { .failure($0) } ?? .success(()) }
+            given.signal()
+        }
+        worker = Spawned {
+            let result = Result { () throws(RecorderError) in try body(overrun) }
+            if overrun.settle() {
+                answer.withLock { $0 = result }
+                given.signal()
+            }
+        }
+    }
+
+    /// Waits for the answer (at most `limit`, so a broken test cannot hang).
+    func join(within limit: Duration = .seconds(10), sourceLocation: SourceLocation = #_sourceLocation)
+        -> Result<Void, RecorderError>? {
+        let (seconds, attoseconds) = limit.components
+        let timeout = DispatchTime.now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
+        guard given.wait(timeout: timeout) == .success else {
+            Issue.record("no answer within \(limit)", sourceLocation: sourceLocation)
+            return nil
+        }
+        return answer.withLock { $0 }
+    }
+
+    /// Whether the client has its answer (non-blocking).
+    var isFinished: Bool { answer.withLock { $0 != nil } }
 }
 
 /// A gate a fake drive call can wait at, so a test can hold a call "inside

@@ -24,6 +24,10 @@ int rfs_session_loop_ordered(struct fuse_session *se, unsigned max_threads,
 /// been handled. Call it from a handler, before looking at the locks.
 void rfs_wait_for_earlier_releases(void);
 
+/// How long at most a later request waits for a RELEASE whose handler
+/// blocked (the drive deadline); default 5 s.
+void rfs_set_release_wait(int64_t nanoseconds);
+
 /// Limits the RELEASEs waited for to those of inodes `filter` accepts (the
 /// files whose handles hold locks); without a filter, every RELEASE counts.
 void rfs_set_release_filter(int (*filter)(uint64_t nodeid));
