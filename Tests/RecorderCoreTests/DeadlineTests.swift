@@ -234,7 +234,7 @@ struct DeadlineTests {
 
         gate.open()
         _ = closing.join()
-        // The late unclaim finishes the release on the drive's thread.
+        // The late unclaim finishes the release on the closing worker.
         #expect(eventually { recorder.state() == free })
         #expect(drive.unclaims == 1)
         try recorder.makeHandle().acquire(F.appB, caller: F.bob, force: false)

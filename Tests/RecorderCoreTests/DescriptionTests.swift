@@ -824,7 +824,7 @@ struct RecorderSetTests {
         expectFailure(.noDevice) { () throws(RecorderError) in try recorder.holders() }
         expectFailure(.noDevice) { () throws(RecorderError) in try recorder.description() }
         expectFailure(.noDevice) { () throws(RecorderError) in try handle.acquire(F.appA, caller: F.alice, force: false) }
-        // Its claim is dropped (on the drive's thread).
+        // Its claim is dropped.
         #expect(eventually { drive.unclaims == 1 })
         #expect(!drive.claimed)
         #expect(set.remove(named: "sr0") == nil)
