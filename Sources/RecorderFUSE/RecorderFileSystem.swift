@@ -172,24 +172,18 @@ public final class RecorderFileSystem: Sendable {
         let caller = request.caller
         // The locks of every file closed before this request was sent are gone.
         rfs_wait_for_earlier_releases()
-        let target: Recorder?
-        if file.takesLocks {
-            guard Self.lockHandle(handle) != nil else { return request.fail(EBADF) }
-            target = nil
-        } else {
-            guard let recorder = recorder(slot) else { return gone(request, file) }
-            target = recorder
-        }
+        // A lock file acts on its handle, the other control files on the recorder.
+        let lockHandle = file.takesLocks ? Self.lockHandle(handle) : nil
+        let recorder = file.takesLocks ? nil : recorder(slot)
+        if file.takesLocks && lockHandle == nil { return request.fail(EBADF) }
+        if !file.takesLocks && recorder == nil { return gone(request, file) }
         let overrun = request.overrun(written: data.count)
         let outcome = Result { () throws(RecorderError) in
-            if let recorder = target {
-                switch file {
-                case .eject: try recorder.eject(caller: caller, overrun: overrun)
-                case .closetray: try recorder.closeTray(caller: caller, overrun: overrun)
-                default: try recorder.release(data, caller: caller, overrun: overrun)
-                }
-            } else {
-                try Self.lockHandle(handle)!.acquire(data, caller: caller, force: file == .acquireForce, overrun: overrun)
+            switch file {
+            case .eject: try recorder!.eject(caller: caller, overrun: overrun)
+            case .closetray: try recorder!.closeTray(caller: caller, overrun: overrun)
+            case .release: try recorder!.release(data, caller: caller, overrun: overrun)
+            default: try lockHandle!.acquire(data, caller: caller, force: file == .acquireForce, overrun: overrun)
             }
         }
         // The watchdog answered already if the drive held this past the deadline.

@@ -24,6 +24,17 @@ struct DeadlineTests {
         return (recorder, drive, gate)
     }
 
+    /// A recorder locked by AppA through `handle`, whose unclaims block at
+    /// `gate` until it opens.
+    static func lockedWithHangingUnclaim() throws -> (Recorder, FakeDrive, Gate, LockHandle) {
+        let (recorder, drive) = F.recorder(timeout: timeout)
+        let gate = Gate()
+        drive.onUnclaim { gate.pass() }
+        let handle = recorder.makeHandle()
+        try handle.acquire(F.appA, caller: F.alice, force: false)
+        return (recorder, drive, gate, handle)
+    }
+
     /// Takes a lock through `handle`; expects it to time out at roughly the
     /// deadline, not before.
     @discardableResult
@@ -208,13 +219,8 @@ struct DeadlineTests {
     /// free. While that hangs, readers still answer at once and see the lock,
     /// and writers wait for it only until their own deadline.
     @Test func aHungUnclaimHoldsOthersOnlyUntilTheirDeadline() throws {
-        let (recorder, drive) = F.recorder(timeout: Self.timeout)
-        let gate = Gate()
-        drive.onUnclaim { gate.pass() }
+        let (recorder, drive, gate, handle) = try Self.lockedWithHangingUnclaim()
         defer { gate.open() }
-        let handle = recorder.makeHandle()
-        try handle.acquire(F.appA, caller: F.alice, force: false)
-
         let closing = Spawned { handle.closed() }
         #expect(eventually { gate.waiting == 1 })
 
@@ -249,13 +255,8 @@ struct DeadlineTests {
     /// deadline); past the deadline, writers fail at once instead of waiting;
     /// the table is updated when the unclaim ends.
     @Test func aHungUnclaimHoldsOnlyTheClosingWorker() throws {
-        let (recorder, drive) = F.recorder(timeout: Self.timeout)
-        let gate = Gate()
-        drive.onUnclaim { gate.pass() }
+        let (recorder, drive, gate, handle) = try Self.lockedWithHangingUnclaim()
         defer { gate.open() }
-        let handle = recorder.makeHandle()
-        try handle.acquire(F.appA, caller: F.alice, force: false)
-
         let closing = Spawned { handle.closed() }
         #expect(eventually { gate.waiting == 1 })
         pause(Self.timeout)
@@ -281,11 +282,8 @@ struct DeadlineTests {
     /// is answered success at the deadline: the lock is gone whatever the
     /// drive does, and the recorder shows free once the unclaim returns.
     @Test func aReleaseHeldByAHungUnclaimIsAnsweredAtTheDeadline() throws {
-        let (recorder, drive) = F.recorder(timeout: Self.timeout)
-        let gate = Gate()
-        drive.onUnclaim { gate.pass() }
+        let (recorder, drive, gate, _) = try Self.lockedWithHangingUnclaim()
         defer { gate.open() }
-        try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: false)
 
         let start = MonotonicInstant.now
         let writer = Answered { overrun throws(RecorderError) in try recorder.release(F.appA, caller: F.alice, overrun: overrun) }
