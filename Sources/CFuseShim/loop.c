@@ -4,10 +4,18 @@
 // The kernel queues RELEASE (the last close of a file) before close(2)
 // returns to its caller, but answers close(2) without waiting for it. With
 // several workers, a request sent after close(2) returned can be handled
-// before that RELEASE, and see locks that are already gone. So workers take
-// requests one at a time and number them, and a handler calls
-// rfs_wait_for_earlier_releases() to wait until every RELEASE taken before
-// its own request has been handled. That wait is normally nothing at all.
+// before that RELEASE, and see locks that are already gone. So one worker at
+// a time, the reader, takes requests from the kernel and numbers them, and a
+// handler calls rfs_wait_for_earlier_releases() to wait until every RELEASE
+// taken before its own request has been handled. That wait is normally
+// nothing at all.
+//
+// The reader answers a quick request (a lookup, an open, a read, ...) itself
+// and only then lets the next worker read: no thread hand-off stands between
+// a quick request and its answer. Before anything that can take long (a
+// write to a control file, the RELEASE of a lock file: they call the drive;
+// a wait for earlier RELEASEs) it lets the next worker read first, so a
+// blocked handler never holds up the loop.
 //
 // A RELEASE whose handler is held in a hung drive is waited for only until
 // the drive deadline (rfs_set_release_wait).
@@ -65,6 +73,16 @@ void rfs_set_release_wait(int64_t nanoseconds)
 
 static __thread struct rfs_loop *current_loop;
 static __thread uint64_t current_sequence;
+static __thread int is_reader;	/* this worker holds receiving */
+
+/* Lets the next worker take requests from the kernel. */
+static void pass_on_reading(void)
+{
+	if (is_reader) {
+		is_reader = 0;
+		pthread_mutex_unlock(&current_loop->receiving);
+	}
+}
 
 static int start_worker(struct rfs_loop *loop);
 
@@ -120,6 +138,7 @@ void rfs_wait_for_earlier_releases(void)
 	struct rfs_loop *loop = current_loop;
 	if (loop == NULL || atomic_load(&loop->pending) == 0)
 		return;
+	pass_on_reading();
 	pthread_mutex_lock(&loop->lock);
 	for (;;) {
 		/* A RELEASE whose handler is stuck past its deadline (a hung
@@ -154,8 +173,29 @@ static void unlock_receiving(void *argument)
 	pthread_mutex_unlock(&((struct rfs_loop *)argument)->receiving);
 }
 
+/* Whether the request in buf is answered without calling the drive or
+ * waiting for anything but rfs_wait_for_earlier_releases (which passes the
+ * reader role on before it waits). */
+static int quick(const struct fuse_buf *buf, int is_release)
+{
+	if (is_release || (buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof(struct fuse_in_header))
+		return 0;
+	switch (((const struct fuse_in_header *)buf->mem)->opcode) {
+	case FUSE_LOOKUP: case FUSE_FORGET: case FUSE_BATCH_FORGET: case FUSE_GETATTR:
+	case FUSE_SETATTR: case FUSE_READLINK: case FUSE_OPEN: case FUSE_READ:
+	case FUSE_FLUSH: case FUSE_RELEASE: case FUSE_OPENDIR: case FUSE_READDIR:
+	case FUSE_READDIRPLUS: case FUSE_RELEASEDIR: case FUSE_STATFS: case FUSE_ACCESS:
+	case FUSE_GETXATTR: case FUSE_LISTXATTR:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 /* Waits for the next request and takes it: > 0 with one in buf, 0 or an
- * error at the end of the session. Cancelled here at the end of the session. */
+ * error at the end of the session. Returns as the reader (see
+ * pass_on_reading) with a quick request. Cancelled here at the end of the
+ * session. */
 static int take(struct rfs_loop *loop, struct fuse_buf *buf, uint64_t *sequence, int *is_release)
 {
 	int res;
@@ -164,18 +204,19 @@ static int take(struct rfs_loop *loop, struct fuse_buf *buf, uint64_t *sequence,
 	pthread_cleanup_push(unlock_receiving, loop);
 	res = fuse_session_receive_buf(loop->se, buf);
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	pthread_cleanup_pop(0);
+	is_reader = 1;
 	if (res > 0) {
 		*sequence = ++loop->sequence;
-		*is_release = 0;
-		if (!(buf->flags & FUSE_BUF_IS_FD) && buf->size >= sizeof(struct fuse_in_header)) {
-			const struct fuse_in_header *header = buf->mem;
-			*is_release = header->opcode == FUSE_RELEASE
-				&& (release_matters == NULL || release_matters(header->nodeid));
-		}
+		const struct fuse_in_header *header = buf->mem;
+		*is_release = !(buf->flags & FUSE_BUF_IS_FD) && buf->size >= sizeof(*header)
+			&& header->opcode == FUSE_RELEASE
+			&& (release_matters == NULL || release_matters(header->nodeid));
 		if (*is_release)
 			add_release(loop, *sequence);
 	}
-	pthread_cleanup_pop(1);
+	if (res <= 0 || !quick(buf, *is_release))
+		pass_on_reading();
 	return res;
 }
 
@@ -212,6 +253,7 @@ static void *worker(void *argument)
 
 		current_sequence = sequence;
 		fuse_session_process_buf(loop->se, &buf);
+		pass_on_reading();
 		if (is_release)
 			remove_release(loop, sequence);
 
