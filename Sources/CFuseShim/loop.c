@@ -10,12 +10,14 @@
 // taken before its own request has been handled. That wait is normally
 // nothing at all.
 //
-// The reader answers a quick request (a lookup, an open, a read, ...) itself
-// and only then lets the next worker read: no thread hand-off stands between
-// a quick request and its answer. Before anything that can take long (a
-// write to a control file, the RELEASE of a lock file: they call the drive;
-// a wait for earlier RELEASEs) it lets the next worker read first, so a
-// blocked handler never holds up the loop.
+// The reader answers the request it took itself, and only then lets the
+// next worker read: no thread hand-off stands between a request and its
+// answer. Before anything that can take long — a call into the drive, a wait
+// on a lock rule or for earlier RELEASEs — the handler calls
+// rfs_pass_on_reading() (RecorderCore's `Blocking` does, for every wait and
+// drive call), so a blocked handler never holds up the loop. Requests whose
+// handlers were not written with that in mind (INIT, DESTROY, anything new)
+// pass reading on before they start.
 //
 // A RELEASE whose handler is held in a hung drive is waited for only until
 // the drive deadline (rfs_set_release_wait).
@@ -75,8 +77,7 @@ static __thread struct rfs_loop *current_loop;
 static __thread uint64_t current_sequence;
 static __thread int is_reader;	/* this worker holds receiving */
 
-/* Lets the next worker take requests from the kernel. */
-static void pass_on_reading(void)
+void rfs_pass_on_reading(void)
 {
 	if (is_reader) {
 		is_reader = 0;
@@ -138,7 +139,7 @@ void rfs_wait_for_earlier_releases(void)
 	struct rfs_loop *loop = current_loop;
 	if (loop == NULL || atomic_load(&loop->pending) == 0)
 		return;
-	pass_on_reading();
+	rfs_pass_on_reading();
 	pthread_mutex_lock(&loop->lock);
 	for (;;) {
 		/* A RELEASE whose handler is stuck past its deadline (a hung
@@ -173,19 +174,18 @@ static void unlock_receiving(void *argument)
 	pthread_mutex_unlock(&((struct rfs_loop *)argument)->receiving);
 }
 
-/* Whether the request in buf is answered without calling the drive or
- * waiting for anything but rfs_wait_for_earlier_releases (which passes the
- * reader role on before it waits). */
-static int quick(const struct fuse_buf *buf, int is_release)
+/* Whether the handler of the request in buf passes reading on before it
+ * blocks (see the top of this file). */
+static int passes_on(const struct fuse_buf *buf)
 {
-	if (is_release || (buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof(struct fuse_in_header))
+	if ((buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof(struct fuse_in_header))
 		return 0;
 	switch (((const struct fuse_in_header *)buf->mem)->opcode) {
 	case FUSE_LOOKUP: case FUSE_FORGET: case FUSE_BATCH_FORGET: case FUSE_GETATTR:
 	case FUSE_SETATTR: case FUSE_READLINK: case FUSE_OPEN: case FUSE_READ:
-	case FUSE_FLUSH: case FUSE_RELEASE: case FUSE_OPENDIR: case FUSE_READDIR:
-	case FUSE_READDIRPLUS: case FUSE_RELEASEDIR: case FUSE_STATFS: case FUSE_ACCESS:
-	case FUSE_GETXATTR: case FUSE_LISTXATTR:
+	case FUSE_WRITE: case FUSE_FLUSH: case FUSE_RELEASE: case FUSE_OPENDIR:
+	case FUSE_READDIR: case FUSE_READDIRPLUS: case FUSE_RELEASEDIR: case FUSE_STATFS:
+	case FUSE_ACCESS: case FUSE_GETXATTR: case FUSE_LISTXATTR:
 		return 1;
 	default:
 		return 0;
@@ -193,9 +193,9 @@ static int quick(const struct fuse_buf *buf, int is_release)
 }
 
 /* Waits for the next request and takes it: > 0 with one in buf, 0 or an
- * error at the end of the session. Returns as the reader (see
- * pass_on_reading) with a quick request. Cancelled here at the end of the
- * session. */
+ * error at the end of the session. Returns still the reader when the
+ * request's handler passes reading on itself. Cancelled here at the end of
+ * the session. */
 static int take(struct rfs_loop *loop, struct fuse_buf *buf, uint64_t *sequence, int *is_release)
 {
 	int res;
@@ -215,8 +215,8 @@ static int take(struct rfs_loop *loop, struct fuse_buf *buf, uint64_t *sequence,
 		if (*is_release)
 			add_release(loop, *sequence);
 	}
-	if (res <= 0 || !quick(buf, *is_release))
-		pass_on_reading();
+	if (res <= 0 || !passes_on(buf))
+		rfs_pass_on_reading();
 	return res;
 }
 
@@ -253,7 +253,7 @@ static void *worker(void *argument)
 
 		current_sequence = sequence;
 		fuse_session_process_buf(loop->se, &buf);
-		pass_on_reading();
+		rfs_pass_on_reading();
 		if (is_release)
 			remove_release(loop, sequence);
 

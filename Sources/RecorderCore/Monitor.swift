@@ -72,10 +72,32 @@ public final class Monitor<State>: @unchecked Sendable {
         /// Waits until a broadcast or `deadline`; returns false once the
         /// deadline has passed.
         public func wait(until deadline: MonotonicInstant) -> Bool {
+            Blocking.willBlock()
             var spec = deadline.timespecValue
             return pthread_cond_timedwait(monitor.condition, monitor.mutex, &spec) != ETIMEDOUT
                 && MonotonicInstant.now < deadline
         }
+    }
+}
+
+/// What a thread that serves requests does before it blocks.
+///
+/// The request loop lets one worker at a time take requests from the kernel,
+/// and that worker answers what it took before it takes the next; so before
+/// it waits on a `Monitor` or calls into a drive, it must let another worker
+/// take requests, or everything would wait with it. The FUSE layer installs
+/// that step once, before it serves; on other threads (the watchdog,
+/// hotplug) and without a loop it does nothing.
+public enum Blocking {
+    nonisolated(unsafe) private static var step: (@convention(c) () -> Void)?
+
+    /// Sets the step; call once, before any thread uses the core.
+    public static func install(_ step: @escaping @convention(c) () -> Void) {
+        Self.step = step
+    }
+
+    static func willBlock() {
+        step?()
     }
 }
 

@@ -63,6 +63,8 @@ public final class Session {
             guard case .file(let file, _) = Inode(rawValue: inode).node, file.takesLocks else { return 0 }
             return 1
         }
+        // A worker that answers requests while it reads them lets another read before it blocks.
+        Blocking.install(rfs_pass_on_reading)
         let (seconds, attoseconds) = options.driveTimeout.components
         rfs_set_release_wait(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
         var cArguments = arguments.map { strdup($0) }

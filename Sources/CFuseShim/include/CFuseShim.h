@@ -24,6 +24,10 @@ int rfs_session_loop_ordered(struct fuse_session *se, unsigned max_threads,
 /// been handled. Call it from a handler, before looking at the locks.
 void rfs_wait_for_earlier_releases(void);
 
+/// Lets another worker take requests from the kernel, if this worker still
+/// does; call before anything that can block (see loop.c).
+void rfs_pass_on_reading(void);
+
 /// How long at most a later request waits for a RELEASE whose handler
 /// blocked (the drive deadline); default 5 s.
 void rfs_set_release_wait(int64_t nanoseconds);
