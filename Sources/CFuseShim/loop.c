@@ -10,14 +10,23 @@
 // taken before its own request has been handled. That wait is normally
 // nothing at all.
 //
-// The reader answers the request it took itself, and only then lets the
-// next worker read: no thread hand-off stands between a request and its
-// answer. Before anything that can take long — a call into the drive, a wait
-// on a lock rule or for earlier RELEASEs — the handler calls
-// rfs_pass_on_reading() (RecorderCore's `Blocking` does, for every wait and
-// drive call), so a blocked handler never holds up the loop. Requests whose
-// handlers were not written with that in mind (INIT, DESTROY, anything new)
-// pass reading on before they start.
+// The reader answers the request it took itself, and only then passes
+// reading on to the next worker: no thread hand-off stands between a request
+// and its answer. A handler that is about to wait (on a lock rule, for
+// earlier RELEASEs) passes reading on first (rfs_pass_on_reading), and one
+// that calls into the drive brackets the call (rfs_drive_call_begins/ends):
+// the call normally takes microseconds, but if it is still in the drive after
+// DRIVE_CALL_GRACE_NS, the keeper thread passes reading on in its place (it
+// looks every KEEPER_PERIOD_NS while drive calls come, and sleeps until the
+// next one after a quiet while). So a blocked handler never holds up the loop
+// for more than a few milliseconds. RecorderCore's `Blocking`
+// makes those calls for every wait and drive call. Requests whose handlers
+// were not written with this in mind (INIT, DESTROY, anything new) pass
+// reading on before they start.
+//
+// Reading is a baton, a lock that the keeper can let go of for a worker
+// stuck in a drive: each time a worker takes it is a turn, and a turn's
+// baton is passed on exactly once, by whoever does it first.
 //
 // A RELEASE whose handler is held in a hung drive is waited for only until
 // the drive deadline (rfs_set_release_wait).
@@ -30,7 +39,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <linux/fuse.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+
+/* How long a drive call may hold reading before the keeper passes it on, how
+ * often the keeper looks, and after how many quiet looks it sleeps. */
+#define DRIVE_CALL_GRACE_NS 1000000
+#define KEEPER_PERIOD_NS 1000000
+#define KEEPER_QUIET_LOOKS 200
 
 struct rfs_worker {
 	pthread_t thread;
@@ -45,8 +63,19 @@ struct rfs_release {
 
 struct rfs_loop {
 	struct fuse_session *se;
-	pthread_mutex_t receiving;	/* one worker reads from the kernel at a time */
-	uint64_t sequence;		/* requests taken so far; under receiving */
+	atomic_uint baton;		/* 0 free, 1 taken, 2 taken and waited for */
+	uint64_t turn;			/* turns taken so far; by the reader */
+	atomic_uint_fast64_t passed;	/* turns whose baton has been passed on */
+	uint64_t sequence;		/* requests taken so far; by the reader */
+
+	atomic_uint_fast64_t call_turn;	/* the turn of a reader in a drive call, or 0 */
+	atomic_int_fast64_t call_since;	/* when that call began (CLOCK_MONOTONIC ns) */
+	atomic_uint_fast64_t calls;	/* drive calls begun by readers so far */
+	atomic_int keeper_sleeps;	/* until the next drive call wakes it */
+	pthread_mutex_t keeper_lock;
+	pthread_cond_t keeper_wake;
+	pthread_t keeper;
+	int has_keeper;
 
 	pthread_mutex_t lock;		/* the fields below */
 	pthread_cond_t released;
@@ -75,14 +104,110 @@ void rfs_set_release_wait(int64_t nanoseconds)
 
 static __thread struct rfs_loop *current_loop;
 static __thread uint64_t current_sequence;
-static __thread int is_reader;	/* this worker holds receiving */
+static __thread int is_reader;	/* this worker took the baton... */
+static __thread uint64_t current_turn;	/* ...in this turn */
+
+/* Passes the baton of `turn` on, unless that has been done already. */
+static void pass_on(struct rfs_loop *loop, uint64_t turn)
+{
+	uint_fast64_t previous = turn - 1;
+	if (atomic_compare_exchange_strong(&loop->passed, &previous, turn)
+	    && atomic_exchange(&loop->baton, 0) == 2)
+		syscall(SYS_futex, &loop->baton, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Takes the baton (as glibc takes a mutex); 0 when the session ended first. */
+static int take_baton(struct rfs_loop *loop)
+{
+	unsigned expected = 0;
+	if (atomic_compare_exchange_strong(&loop->baton, &expected, 1))
+		return 1;
+	while (atomic_exchange(&loop->baton, 2) != 0) {
+		if (fuse_session_exited(loop->se))
+			return 0;
+		syscall(SYS_futex, &loop->baton, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+	}
+	return 1;
+}
 
 void rfs_pass_on_reading(void)
 {
 	if (is_reader) {
 		is_reader = 0;
-		pthread_mutex_unlock(&current_loop->receiving);
+		pass_on(current_loop, current_turn);
 	}
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
+void rfs_drive_call_begins(void)
+{
+	struct rfs_loop *loop = current_loop;
+	if (!is_reader)
+		return;
+	if (!loop->has_keeper)
+		return rfs_pass_on_reading();
+	atomic_store(&loop->call_since, now_ns());
+	atomic_store(&loop->call_turn, current_turn);
+	atomic_fetch_add(&loop->calls, 1);
+	if (atomic_load(&loop->keeper_sleeps)) {
+		pthread_mutex_lock(&loop->keeper_lock);
+		atomic_store(&loop->keeper_sleeps, 0);
+		pthread_cond_signal(&loop->keeper_wake);
+		pthread_mutex_unlock(&loop->keeper_lock);
+	}
+}
+
+void rfs_drive_call_ends(void)
+{
+	struct rfs_loop *loop = current_loop;
+	uint_fast64_t turn = current_turn;
+	if (is_reader)
+		atomic_compare_exchange_strong(&loop->call_turn, &turn, 0);
+}
+
+static void unlock_mutex(void *mutex)
+{
+	pthread_mutex_unlock(mutex);
+}
+
+/* The keeper: passes the baton of a reader whose drive call outlasts the
+ * grace. Cancelled at the end of the session. */
+static void *keep(void *argument)
+{
+	struct rfs_loop *loop = argument;
+	for (;;) {
+		pthread_mutex_lock(&loop->keeper_lock);
+		pthread_cleanup_push(unlock_mutex, &loop->keeper_lock);
+		while (atomic_load(&loop->keeper_sleeps))
+			pthread_cond_wait(&loop->keeper_wake, &loop->keeper_lock);
+		pthread_cleanup_pop(1);
+
+		uint_fast64_t seen = atomic_load(&loop->calls);
+		for (int quiet = 0; quiet < KEEPER_QUIET_LOOKS;) {
+			struct timespec period = { 0, KEEPER_PERIOD_NS };
+			nanosleep(&period, NULL);
+			uint_fast64_t turn = atomic_load(&loop->call_turn);
+			if (turn != 0 && now_ns() - atomic_load(&loop->call_since) >= DRIVE_CALL_GRACE_NS
+			    && atomic_compare_exchange_strong(&loop->call_turn, &turn, 0))
+				pass_on(loop, turn);
+			uint_fast64_t calls = atomic_load(&loop->calls);
+			quiet = calls == seen && turn == 0 ? quiet + 1 : 0;
+			seen = calls;
+		}
+		/* Sleeps, unless a call began meanwhile (it saw keeper_sleeps 0). */
+		pthread_mutex_lock(&loop->keeper_lock);
+		atomic_store(&loop->keeper_sleeps, 1);
+		if (atomic_load(&loop->calls) != seen || atomic_load(&loop->call_turn) != 0)
+			atomic_store(&loop->keeper_sleeps, 0);
+		pthread_mutex_unlock(&loop->keeper_lock);
+	}
+	return NULL;
 }
 
 static int start_worker(struct rfs_loop *loop);
@@ -169,9 +294,10 @@ static void unlink_worker(struct rfs_worker *w)
 	w->next->prev = w->prev;
 }
 
-static void unlock_receiving(void *argument)
+static void pass_on_if_cancelled(void *argument)
 {
-	pthread_mutex_unlock(&((struct rfs_loop *)argument)->receiving);
+	(void)argument;
+	rfs_pass_on_reading();
 }
 
 /* Whether the handler of the request in buf passes reading on before it
@@ -199,13 +325,15 @@ static int passes_on(const struct fuse_buf *buf)
 static int take(struct rfs_loop *loop, struct fuse_buf *buf, uint64_t *sequence, int *is_release)
 {
 	int res;
+	if (!take_baton(loop))
+		return 0;
 	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
-	pthread_mutex_lock(&loop->receiving);
-	pthread_cleanup_push(unlock_receiving, loop);
+	is_reader = 1;
+	current_turn = ++loop->turn;
+	pthread_cleanup_push(pass_on_if_cancelled, NULL);
 	res = fuse_session_receive_buf(loop->se, buf);
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	pthread_cleanup_pop(0);
-	is_reader = 1;
 	if (res > 0) {
 		*sequence = ++loop->sequence;
 		const struct fuse_in_header *header = buf->mem;
@@ -311,7 +439,9 @@ int rfs_session_loop_ordered(struct fuse_session *se, unsigned max_threads, unsi
 	loop->max_threads = max_threads ? max_threads : 1;
 	loop->max_idle = idle_threads ? idle_threads : 1;
 	loop->workers.next = loop->workers.prev = &loop->workers;
-	pthread_mutex_init(&loop->receiving, NULL);
+	atomic_store(&loop->keeper_sleeps, 1);
+	pthread_mutex_init(&loop->keeper_lock, NULL);
+	pthread_cond_init(&loop->keeper_wake, NULL);
 	pthread_mutex_init(&loop->lock, NULL);
 	pthread_condattr_t attributes;
 	pthread_condattr_init(&attributes);
@@ -319,6 +449,13 @@ int rfs_session_loop_ordered(struct fuse_session *se, unsigned max_threads, unsi
 	pthread_cond_init(&loop->released, &attributes);
 	pthread_condattr_destroy(&attributes);
 	sem_init(&loop->finished, 0, 0);
+
+	/* Without the keeper, drive calls pass reading on before they start. */
+	pthread_attr_t keeper;
+	pthread_attr_init(&keeper);
+	pthread_attr_setstacksize(&keeper, 256 * 1024);
+	loop->has_keeper = pthread_create(&loop->keeper, &keeper, keep, loop) == 0;
+	pthread_attr_destroy(&keeper);
 
 	pthread_mutex_lock(&loop->lock);
 	int rc = start_worker(loop);
@@ -350,10 +487,16 @@ int rfs_session_loop_ordered(struct fuse_session *se, unsigned max_threads, unsi
 		free(w);
 	}
 
+	if (loop->has_keeper) {
+		pthread_cancel(loop->keeper);
+		pthread_join(loop->keeper, NULL);
+	}
+
 	if (rc == 0)
 		rc = loop->error;
 	fuse_session_reset(se);
-	pthread_mutex_destroy(&loop->receiving);
+	pthread_mutex_destroy(&loop->keeper_lock);
+	pthread_cond_destroy(&loop->keeper_wake);
 	pthread_mutex_destroy(&loop->lock);
 	pthread_cond_destroy(&loop->released);
 	sem_destroy(&loop->finished);

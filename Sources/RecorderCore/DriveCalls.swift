@@ -8,8 +8,8 @@ import Synchronization
 ///
 /// A drive can hang (spinning up, a bad disc). A call runs on the caller's
 /// own thread, so the usual call, a few microseconds in the kernel, costs no
-/// hand-off to another thread and back; the request loop has another worker
-/// take requests meanwhile (`Blocking`). If the call is still in the
+/// hand-off to another thread and back; if it lasts more than a moment, the
+/// request loop has another worker take requests (`Blocking`). If it is still in the
 /// drive at its deadline, the `Watchdog` fires the caller's `Overrun`, which
 /// answers the client (ETIMEDOUT, or what the call promises); when the drive
 /// returns at last, the call's `late` handler undoes what it left behind.
@@ -30,7 +30,6 @@ final class DriveCalls: Sendable {
     /// answers `overrun` with `answer` at the deadline, if that comes first.
     func call<T>(deadline: MonotonicInstant, failFast: Bool = true, overrun: Overrun?, answer: RecorderError? = .timedOut,
                  _ body: () throws(DriveError) -> T, late: (Result<T, DriveError>) -> Void) -> Result<T, DriveError>? {
-        Blocking.willBlock()
         let watch = overrun.map { Watchdog.shared.watch($0, until: deadline, answer: answer) }
         defer { if let watch { Watchdog.shared.unwatch(watch) } }
         let admitted = running.withWaitableLock { locked -> Bool in
@@ -47,7 +46,7 @@ final class DriveCalls: Sendable {
             return true
         }
         guard admitted else { return .failure(.timedOut) }
-        let result = Result<T, DriveError> { () throws(DriveError) -> T in try body() }
+        let result = Result<T, DriveError> { () throws(DriveError) -> T in try Blocking.driveCall(body) }
         running.withLock { call in
             call = nil
             running.broadcast()

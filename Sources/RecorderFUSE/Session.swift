@@ -63,8 +63,10 @@ public final class Session {
             guard case .file(let file, _) = Inode(rawValue: inode).node, file.takesLocks else { return 0 }
             return 1
         }
-        // A worker that answers requests while it reads them lets another read before it blocks.
-        Blocking.install(rfs_pass_on_reading)
+        // The worker that takes requests answers them too: it lets another
+        // take them before it waits, or when a drive call takes long.
+        Blocking.install(wait: rfs_pass_on_reading, driveCallBegins: rfs_drive_call_begins,
+                         driveCallEnds: rfs_drive_call_ends)
         let (seconds, attoseconds) = options.driveTimeout.components
         rfs_set_release_wait(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
         var cArguments = arguments.map { strdup($0) }

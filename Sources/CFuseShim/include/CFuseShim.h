@@ -25,8 +25,13 @@ int rfs_session_loop_ordered(struct fuse_session *se, unsigned max_threads,
 void rfs_wait_for_earlier_releases(void);
 
 /// Lets another worker take requests from the kernel, if this worker still
-/// does; call before anything that can block (see loop.c).
+/// does; call before waiting for anything (see loop.c).
 void rfs_pass_on_reading(void);
+
+/// Bracket a call into a drive: if it takes longer than a moment, another
+/// worker takes requests from the kernel meanwhile (see loop.c).
+void rfs_drive_call_begins(void);
+void rfs_drive_call_ends(void);
 
 /// How long at most a later request waits for a RELEASE whose handler
 /// blocked (the drive deadline); default 5 s.
