@@ -46,9 +46,9 @@
 
 /* How long a drive call may hold reading before the keeper passes it on, how
  * often the keeper looks, and after how many quiet looks it sleeps. */
-#define DRIVE_CALL_GRACE_NS 1000000
-#define KEEPER_PERIOD_NS 1000000
-#define KEEPER_QUIET_LOOKS 200
+#define DRIVE_CALL_GRACE_NS 2000000
+#define KEEPER_PERIOD_NS 2000000
+#define KEEPER_QUIET_LOOKS 50
 
 struct rfs_worker {
 	pthread_t thread;
