@@ -22,7 +22,9 @@
 // for more than a few milliseconds. RecorderCore's `Blocking`
 // makes those calls for every wait and drive call. Requests whose handlers
 // were not written with this in mind (INIT, DESTROY, anything new) pass
-// reading on before they start.
+// reading on before they start, and so does the RELEASE of a lock file: the
+// client does not wait for it, so letting go of the drive then runs beside
+// the client's next request instead of ahead of it.
 //
 // Reading is a baton, a lock that the keeper can let go of for a worker
 // stuck in a drive: each time a worker takes it is a turn, and a turn's
@@ -343,7 +345,7 @@ static int take(struct rfs_loop *loop, struct fuse_buf *buf, uint64_t *sequence,
 		if (*is_release)
 			add_release(loop, *sequence);
 	}
-	if (res <= 0 || !passes_on(buf))
+	if (res <= 0 || *is_release || !passes_on(buf))
 		rfs_pass_on_reading();
 	return res;
 }
