@@ -90,6 +90,14 @@ extension MountedTests {
                 let writing = poll(within: .seconds(10)) { pending.output.hasPrefix("writing\n") || !pending.isRunning }
                 #expect(writing && pending.isRunning, "the background acquire: \(pending.output.debugDescription) \(pending.errors)")
                 usleep(100_000)   // its write has reached the daemon
+                // The same name from another process waits for that claim to end
+                // (through acquire_force: the kernel lets one write at a time into a file).
+                let waiting = try Child(["/usr/bin/python3", "-c", Self.timedWrite, stuck.path("acquire_force"), "Stuck"],
+                                        stdout: "\(workspace.path)/waiting.out", stderr: "\(workspace.path)/waiting.err")
+                defer { waiting.end() }
+                let queued = poll(within: .seconds(10)) { waiting.output.hasPrefix("writing\n") || !waiting.isRunning }
+                #expect(queued && waiting.isRunning, "the waiting acquire: \(waiting.output.debugDescription) \(waiting.errors)")
+                usleep(100_000)
 
                 let (handle, took) = try Self.timed { try otherAgent.hold(other.path("acquire"), "Other") }
                 #expect(took < .milliseconds(500), "locking sr1 took \(took)")
@@ -102,9 +110,15 @@ extension MountedTests {
                     #expect(took < .milliseconds(500), "reading \(file) of the stuck sr0 took \(took)")
                 }
                 #expect(pending.isRunning, "the stuck acquire ended before the checks did: \(pending.output.debugDescription)")
+                #expect(waiting.isRunning, "the waiting acquire ended before the checks did: \(waiting.output.debugDescription)")
 
                 #expect(pending.wait(within: .seconds(10)) == 0, "\(pending.errors)")
                 Self.expectDeadline(pending.output)
+                #expect(waiting.wait(within: .seconds(10)) == 0, "\(waiting.errors)")
+                // It gives up at the stuck claim's deadline or its own, whichever it meets.
+                let waited = Self.timedOutcome(waiting.output)
+                #expect(waited?.0 == "ETIMEDOUT", "the waiting acquire printed \(waiting.output.debugDescription)")
+                #expect((waited?.1 ?? 0) > 0.5 && (waited?.1 ?? 9) < 3, "the waiting acquire took \(waited?.1 ?? -1) s")
                 try expectFree(stuck)
                 #expect(try stuck.cat("generation") == "0\n")
 
