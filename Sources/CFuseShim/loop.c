@@ -302,11 +302,12 @@ static void pass_on_if_cancelled(void *argument)
 	rfs_pass_on_reading();
 }
 
-/* Whether the handler of the request in buf passes reading on before it
- * blocks (see the top of this file). */
-static int passes_on(const struct fuse_buf *buf)
+/* Whether the reader answers the request in buf itself, still holding the
+ * baton: its handler passes reading on before it blocks (see the top of this
+ * file), and nobody waits for it to be out of the way. */
+static int reader_answers(const struct fuse_buf *buf, int is_release)
 {
-	if ((buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof(struct fuse_in_header))
+	if (is_release || (buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof(struct fuse_in_header))
 		return 0;
 	switch (((const struct fuse_in_header *)buf->mem)->opcode) {
 	case FUSE_LOOKUP: case FUSE_FORGET: case FUSE_BATCH_FORGET: case FUSE_GETATTR:
@@ -321,9 +322,9 @@ static int passes_on(const struct fuse_buf *buf)
 }
 
 /* Waits for the next request and takes it: > 0 with one in buf, 0 or an
- * error at the end of the session. Returns still the reader when the
- * request's handler passes reading on itself. Cancelled here at the end of
- * the session. */
+ * error at the end of the session. Returns still the reader when it answers
+ * the request itself (reader_answers). Cancelled here at the end of the
+ * session. */
 static int take(struct rfs_loop *loop, struct fuse_buf *buf, uint64_t *sequence, int *is_release)
 {
 	int res;
@@ -345,7 +346,7 @@ static int take(struct rfs_loop *loop, struct fuse_buf *buf, uint64_t *sequence,
 		if (*is_release)
 			add_release(loop, *sequence);
 	}
-	if (res <= 0 || *is_release || !passes_on(buf))
+	if (res <= 0 || !reader_answers(buf, *is_release))
 		rfs_pass_on_reading();
 	return res;
 }
