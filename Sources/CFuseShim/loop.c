@@ -6,8 +6,12 @@
 // several workers, a request sent after close(2) returned can be handled
 // before that RELEASE, and see locks that are already gone. So one worker at
 // a time, the reader, takes requests from the kernel and numbers them, and a
-// handler calls rfs_wait_for_earlier_releases() to wait until every RELEASE
-// taken before its own request has been handled. That wait is normally
+// handler calls rfs_wait_for_earlier_releases(key) to wait until every
+// RELEASE with the same key taken before its own request has been handled.
+// The key of a RELEASE comes from the release key function: the recorder of
+// a lock handle that holds locks, and 0 (nothing waits for it) for any other
+// handle. So a slow drive delays only the requests of its own recorder that
+// must see its locks gone, never another recorder's. That wait is normally
 // nothing at all.
 //
 // The reader answers the request it took itself, and only then passes
@@ -31,7 +35,10 @@
 // baton is passed on exactly once, by whoever does it first.
 //
 // A RELEASE whose handler is held in a hung drive is waited for only until
-// the drive deadline (rfs_set_release_wait).
+// the drive deadline (rfs_set_release_wait). Every RELEASE is tracked, keyed
+// or not, so that a request can also wait for all of them
+// (RFS_EVERY_RELEASE): an open refused for a user's handle limit does, once,
+// so that handles closed just before it no longer count.
 
 #include "CFuseShim.h"
 #include <errno.h>
@@ -60,6 +67,7 @@ struct rfs_worker {
 
 struct rfs_release {
 	uint64_t sequence;
+	uint64_t key;			/* what it orders; 0 nothing */
 	struct timespec deadline;	/* CLOCK_MONOTONIC; past it, no longer waited for */
 };
 
@@ -84,19 +92,20 @@ struct rfs_loop {
 	struct rfs_release *releases;	/* RELEASEs taken, not yet handled */
 	size_t nreleases, capacity;
 	atomic_size_t pending;		/* nreleases, read without the lock */
+	atomic_size_t pending_keyed;	/* those with a key, likewise */
 	struct rfs_worker workers;	/* list head */
 	unsigned threads, idle, max_threads, max_idle;
 	int error;
 	sem_t finished;
 };
 
-/* Which RELEASEs later requests must wait for (see rfs_set_release_filter). */
-static int (*release_matters)(uint64_t nodeid);
+/* Which later requests wait for a RELEASE (see rfs_set_release_key). */
+static uint64_t (*release_key)(uint64_t nodeid, uint64_t fh);
 static int64_t release_wait_ns = 5000000000;
 
-void rfs_set_release_filter(int (*filter)(uint64_t nodeid))
+void rfs_set_release_key(uint64_t (*key)(uint64_t nodeid, uint64_t fh))
 {
-	release_matters = filter;
+	release_key = key;
 }
 
 void rfs_set_release_wait(int64_t nanoseconds)
@@ -229,7 +238,16 @@ static int before(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
-static void add_release(struct rfs_loop *loop, uint64_t sequence)
+static void count_pending(struct rfs_loop *loop)
+{
+	size_t keyed = 0;
+	for (size_t i = 0; i < loop->nreleases; i++)
+		keyed += loop->releases[i].key != 0;
+	atomic_store(&loop->pending, loop->nreleases);
+	atomic_store(&loop->pending_keyed, keyed);
+}
+
+static void add_release(struct rfs_loop *loop, uint64_t sequence, uint64_t key)
 {
 	pthread_mutex_lock(&loop->lock);
 	if (loop->nreleases == loop->capacity) {
@@ -241,9 +259,10 @@ static void add_release(struct rfs_loop *loop, uint64_t sequence)
 		loop->capacity = capacity;
 	}
 	loop->releases[loop->nreleases].sequence = sequence;
+	loop->releases[loop->nreleases].key = key;
 	loop->releases[loop->nreleases].deadline = after(release_wait_ns);
 	loop->nreleases++;
-	atomic_store(&loop->pending, loop->nreleases);
+	count_pending(loop);
 	pthread_mutex_unlock(&loop->lock);
 }
 
@@ -256,15 +275,16 @@ static void remove_release(struct rfs_loop *loop, uint64_t sequence)
 			break;
 		}
 	}
-	atomic_store(&loop->pending, loop->nreleases);
+	count_pending(loop);
 	pthread_cond_broadcast(&loop->released);
 	pthread_mutex_unlock(&loop->lock);
 }
 
-void rfs_wait_for_earlier_releases(void)
+void rfs_wait_for_earlier_releases(uint64_t key)
 {
 	struct rfs_loop *loop = current_loop;
-	if (loop == NULL || atomic_load(&loop->pending) == 0)
+	if (loop == NULL || key == 0
+	    || atomic_load(key == RFS_EVERY_RELEASE ? &loop->pending : &loop->pending_keyed) == 0)
 		return;
 	rfs_pass_on_reading();
 	pthread_mutex_lock(&loop->lock);
@@ -276,7 +296,8 @@ void rfs_wait_for_earlier_releases(void)
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		for (size_t i = 0; i < loop->nreleases; i++) {
 			struct rfs_release *r = &loop->releases[i];
-			if (r->sequence < current_sequence && before(&now, &r->deadline)) {
+			if (r->sequence < current_sequence && before(&now, &r->deadline)
+			    && (key == RFS_EVERY_RELEASE || r->key == key)) {
 				if (!earlier || before(&r->deadline, &first))
 					first = r->deadline;
 				earlier = 1;
@@ -305,9 +326,9 @@ static void pass_on_if_cancelled(void *argument)
 /* Whether the reader answers the request in buf itself, still holding the
  * baton: its handler passes reading on before it blocks (see the top of this
  * file), and nobody waits for it to be out of the way. */
-static int reader_answers(const struct fuse_buf *buf, int is_release)
+static int reader_answers(const struct fuse_buf *buf, int ordered_release)
 {
-	if (is_release || (buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof(struct fuse_in_header))
+	if (ordered_release || (buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof(struct fuse_in_header))
 		return 0;
 	switch (((const struct fuse_in_header *)buf->mem)->opcode) {
 	case FUSE_LOOKUP: case FUSE_FORGET: case FUSE_BATCH_FORGET: case FUSE_GETATTR:
@@ -327,6 +348,7 @@ static int reader_answers(const struct fuse_buf *buf, int is_release)
  * session. */
 static int take(struct rfs_loop *loop, struct fuse_buf *buf, uint64_t *sequence, int *is_release)
 {
+	uint64_t key = 0;
 	int res;
 	if (!take_baton(loop))
 		return 0;
@@ -340,13 +362,16 @@ static int take(struct rfs_loop *loop, struct fuse_buf *buf, uint64_t *sequence,
 	if (res > 0) {
 		*sequence = ++loop->sequence;
 		const struct fuse_in_header *header = buf->mem;
-		*is_release = !(buf->flags & FUSE_BUF_IS_FD) && buf->size >= sizeof(*header)
-			&& header->opcode == FUSE_RELEASE
-			&& (release_matters == NULL || release_matters(header->nodeid));
-		if (*is_release)
-			add_release(loop, *sequence);
+		*is_release = !(buf->flags & FUSE_BUF_IS_FD)
+			&& buf->size >= sizeof(*header) + sizeof(struct fuse_release_in)
+			&& header->opcode == FUSE_RELEASE;
+		if (*is_release) {
+			const struct fuse_release_in *in = (const void *)(header + 1);
+			key = release_key == NULL ? 1 : release_key(header->nodeid, in->fh);
+			add_release(loop, *sequence, key);
+		}
 	}
-	if (res <= 0 || !reader_answers(buf, *is_release))
+	if (res <= 0 || !reader_answers(buf, key != 0))
 		rfs_pass_on_reading();
 	return res;
 }

@@ -8,22 +8,24 @@ import SystemPackage
 /// standing in for one).
 public final class BlockDrive: Drive {
     public let node: String
+    /// The device the node reached when the recorder was made: every later
+    /// open must reach it again, or fails (a symlink or node that now leads
+    /// elsewhere is never acted on). Nil when the node was no block device.
+    public let device: UInt64?
     /// The descriptor that carries the claim's flock (and O_EXCL when
     /// exclusive), while claimed.
     private let claimDescriptor = Mutex<FileDescriptor?>(nil)
 
     public init(node: String) {
         self.node = node
+        var info = stat()
+        device = stat(node, &info) == 0 && (info.st_mode & S_IFMT) == S_IFBLK ? UInt64(info.st_rdev) : nil
     }
 
     /// The device number of the node, which identifies its mounts.
     public func deviceNumber() throws(DriveError) -> UInt64 {
-        var info = stat()
-        guard stat(node, &info) == 0 else { throw Self.failure("stat", errno: errno) }
-        guard (info.st_mode & S_IFMT) == S_IFBLK else {
-            throw .failed("\(node) is not a block device", errno: ENOTBLK)
-        }
-        return UInt64(info.st_rdev)
+        guard let device else { throw .failed("\(node) is not a block device", errno: ENOTBLK) }
+        return device
     }
 
     public func mountPoints() throws(DriveError) -> [String] {
@@ -50,6 +52,9 @@ public final class BlockDrive: Drive {
 
     public func claim(exclusive: Bool, deadline: MonotonicInstant) throws(DriveError) {
         let descriptor = try open(exclusive: exclusive)
+        // An exclusive flock held outside recorderfs is a refusal, once a
+        // transient holder has had this long to let go.
+        let patience = MonotonicInstant.now.advanced(byNanoseconds: Self.transientHolderNanoseconds)
         var pause: Int64 = 1_000_000
         while flock(descriptor.rawValue, LOCK_EX | LOCK_NB) != 0 {
             let error = errno
@@ -59,6 +64,10 @@ public final class BlockDrive: Drive {
             }
             // udev holds short shared flocks while it processes an event.
             let now = MonotonicInstant.now
+            if now >= patience, let holder = FlockHolder.exclusive(of: descriptor.rawValue) {
+                try? descriptor.close()
+                throw .busy("held outside recorderfs by \(holder)")
+            }
             guard now < deadline else {
                 try? descriptor.close()
                 throw .timedOut
@@ -73,6 +82,10 @@ public final class BlockDrive: Drive {
         }
         try? previous?.close()
     }
+
+    /// How long a claim lets an exclusive holder (udev's probe, a short
+    /// `flock`) go before it refuses: 100 ms.
+    public static let transientHolderNanoseconds: Int64 = 100_000_000
 
     public func unclaim() {
         let descriptor = claimDescriptor.withLock { held in
@@ -107,7 +120,15 @@ public final class BlockDrive: Drive {
         return DriveDescription(device)
     }
 
+    /// Opens the node, and checks that it still reaches the recorder's device.
     private func open(exclusive: Bool) throws(DriveError) -> FileDescriptor {
+        guard let device else { throw .replaced("\(node) is not a block device") }
+        // Checked before the open too: even an O_EXCL open that fails at
+        // once is nothing to do to another device.
+        var info = stat()
+        if stat(node, &info) == 0, (info.st_mode & S_IFMT) != S_IFBLK || UInt64(info.st_rdev) != device {
+            throw .replaced("\(node) no longer leads to the recorder's device \(Self.numbers(device))")
+        }
         let flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | (exclusive ? O_EXCL : 0)
         let descriptor = retryingEINTR { Glibc.open(node, flags) }
         guard descriptor >= 0 else {
@@ -117,7 +138,16 @@ public final class BlockDrive: Drive {
             }
             throw Self.failure("open", errno: code)
         }
+        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFBLK, UInt64(info.st_rdev) == device else {
+            close(descriptor)
+            throw .replaced("\(node) no longer leads to the recorder's device \(Self.numbers(device))")
+        }
         return FileDescriptor(rawValue: descriptor)
+    }
+
+    /// "MAJOR:MINOR" of a device number.
+    static func numbers(_ device: UInt64) -> String {
+        "\((device >> 8) & 0xfff | (device >> 32) & ~0xfff):\(device & 0xff | (device >> 12) & ~0xff)"
     }
 
     static func failure(_ what: String, errno code: Int32) -> DriveError {

@@ -6,6 +6,9 @@ public enum DriveError: Error, Equatable, Sendable {
     case timedOut
     /// The device node is gone.
     case gone
+    /// The device node leads to another device than the recorder's now (a
+    /// symlink re-pointed, a node replaced): nothing is done to it.
+    case replaced(String)
     /// Any other failure, with the errno the kernel gave.
     case failed(String, errno: Int32)
     /// The device does not have this function (a tray command on a disk).

@@ -33,7 +33,8 @@ public struct Holder: Equatable, Sendable {
 public struct RecorderSnapshot: Equatable, Sendable {
     public var holder: Holder?
     public var lockCount: Int
-    /// How many times the recorder went from free to locked since mount.
+    /// The fencing token: the recorder's generation base plus how many
+    /// times it went from free to locked since it was made.
     public var generation: UInt64 = 0
 }
 
@@ -96,9 +97,13 @@ public final class Recorder: Sendable {
         var generation: UInt64 = 0
     }
 
+    /// `generationBase` is the first `generation`, shown while the recorder
+    /// has never been locked; a daemon passes `Recorder.clockGeneration()`.
     public init(name: String, drive: any Drive, options: RecorderOptions = RecorderOptions(),
-                limits: UsageLimits = UsageLimits(), logger: Logger = Logger(label: "recorderfs")) {
+                limits: UsageLimits = UsageLimits(), generationBase: UInt64 = 0,
+                logger: Logger = Logger(label: "recorderfs")) {
         self.name = name
+        table.withLock { $0.generation = generationBase }
         self.limits = limits
         self.drive = drive
         self.options = options
@@ -111,6 +116,11 @@ public final class Recorder: Sendable {
     /// A handle opened by root, which no usage limit applies to.
     public func makeHandle() -> LockHandle {
         LockHandle(id: nextHandleID.wrappingAdd(1, ordering: .relaxed).oldValue, recorder: self, uid: 0)
+    }
+
+    /// A handle for `uid`, whose usage counts it already (`UsageLimits.openHandle`).
+    public func makeHandle(countedFor uid: UInt32) -> LockHandle {
+        LockHandle(id: nextHandleID.wrappingAdd(1, ordering: .relaxed).oldValue, recorder: self, uid: uid)
     }
 
     /// A handle opened by `caller`, counted in its usage (EMFILE past the limit).
@@ -157,7 +167,7 @@ public final class Recorder: Sendable {
         do {
             return try drive.mountPoints()
         } catch {
-            throw Self.map(error)
+            throw mapLogging(error)
         }
     }
 
@@ -226,6 +236,10 @@ public final class Recorder: Sendable {
     /// The handle's last descriptor is gone (FUSE RELEASE): its locks go too.
     func closed(_ id: UInt64, uid: UInt32) {
         limits.closeHandle(uid: uid)
+        // A handle without locks has nothing to let go of: it never waits
+        // for the drive. (A claim for it that ends late is undone by the
+        // claim itself.)
+        guard holdsLocks(id) else { return }
         let deadline = deadline()
         let last = table.withWaitableLock { locked -> Bool in
             // A release under way may be dropping this handle's last lock.
@@ -306,6 +320,11 @@ public final class Recorder: Sendable {
         }
     }
 
+    /// Whether the handle `id` holds at least one lock now.
+    func holdsLocks(_ id: UInt64) -> Bool {
+        table.withLock { $0.handles[id] != nil }
+    }
+
     /// The recorder went away: every later operation fails with ENODEV.
     public func remove() {
         let claimed = table.withLock { table -> Bool in
@@ -352,7 +371,7 @@ public final class Recorder: Sendable {
         do {
             try result.get()
         } catch {
-            throw Self.map(error)
+            throw mapLogging(error)
         }
     }
 
@@ -395,7 +414,7 @@ public final class Recorder: Sendable {
             endTransition()
         })
         guard let claimed else { throw .timedOut }
-        var outcome = claimed.mapError(Self.map)
+        var outcome = claimed.mapError(mapLogging)
         let undo = table.withLock { table -> Bool in
             table.transition = nil
             table.claimant = nil
@@ -428,7 +447,7 @@ public final class Recorder: Sendable {
     private func claimDrive(force: Bool, deadline: MonotonicInstant) throws(DriveError) {
         var confirmed = true
         do {
-            try drive.probeExclusive()
+            try probe(until: deadline)
         } catch .busy(let why) {
             let mounts = try drive.mountPoints()
             guard !mounts.isEmpty else { throw .busy(why) }
@@ -447,6 +466,22 @@ public final class Recorder: Sendable {
             }
         }
         try drive.claim(exclusive: options.exclusive && confirmed, deadline: deadline)
+    }
+
+    /// The exclusive probe. Refused while no volume is mounted, it is tried
+    /// again for up to 100 ms, to let a transient holder (udev's probe) go:
+    /// only a holder that stays is reported busy.
+    private func probe(until deadline: MonotonicInstant) throws(DriveError) {
+        let patience = min(deadline, MonotonicInstant.now.advanced(byNanoseconds: BlockDrive.transientHolderNanoseconds))
+        while true {
+            do {
+                return try drive.probeExclusive()
+            } catch .busy(let why) {
+                guard MonotonicInstant.now < patience, try drive.mountPoints().isEmpty else { throw .busy(why) }
+                var pause = timespec(tv_sec: 0, tv_nsec: 5_000_000)
+                nanosleep(&pause, nil)
+            }
+        }
     }
 
     private func addLock(_ table: inout Table, handle id: UInt64, caller: Caller) {
@@ -468,6 +503,19 @@ public final class Recorder: Sendable {
         }
     }
 
+    /// A generation base that no earlier daemon since boot has reached for
+    /// any recorder: CLOCK_REALTIME in microseconds. A daemon that started at
+    /// t₀ and shows t₀ + n after n locks is behind the clock, as every free →
+    /// locked transition takes far more than a microsecond; so a later
+    /// daemon starts above every value it showed, after a clean stop or a
+    /// SIGKILL alike. It fails only if the clock is set back between two
+    /// daemons by more than the time between them.
+    public static func clockGeneration() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec / 1000)
+    }
+
     static func wallClock() -> Int {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
@@ -487,11 +535,20 @@ public final class Recorder: Sendable {
         }
     }
 
+    /// `map`, and a device that is not the recorder's any more is logged
+    /// as an error with why.
+    private func mapLogging(_ error: DriveError) -> RecorderError {
+        if case .replaced(let why) = error {
+            logger.error("refusing a device that is not the recorder's", metadata: ["reason": "\(why)"])
+        }
+        return Self.map(error)
+    }
+
     static func map(_ error: DriveError) -> RecorderError {
         switch error {
         case .busy(let why): .busy(why)
         case .timedOut: .timedOut
-        case .gone: .noDevice
+        case .gone, .replaced: .noDevice
         case .failed(let why, _): .io(why)
         case .unsupported: .unsupported
         }
@@ -520,6 +577,10 @@ public final class LockHandle: Sendable {
                         overrun: Overrun? = nil) throws(RecorderError) {
         try recorder.acquire(input, handle: self, caller: caller, force: force, overrun: overrun)
     }
+
+    /// Whether the handle holds at least one lock now: only then does its
+    /// closing change what others see.
+    public var holdsLocks: Bool { recorder.holdsLocks(id) }
 
     /// FUSE RELEASE: the last descriptor is gone.
     public func closed() { recorder.closed(id, uid: uid) }

@@ -1,8 +1,8 @@
 import Synchronization
 
 /// How much of the daemon one user may take, so that no uid can exhaust it:
-/// open handles of `acquire`/`acquire_force` (EMFILE past the limit) and
-/// locks (ENOLCK past the limit), across all recorders. Root is not limited.
+/// open handles of the tree's files (EMFILE past the limit) and locks
+/// (ENOLCK past the limit), across all recorders. Root is not limited.
 public final class UsageLimits: Sendable {
     public static let defaultHandlesPerUser = 1024
     public static let defaultLocksPerUser = 65_536
@@ -16,7 +16,7 @@ public final class UsageLimits: Sendable {
         self.locksPerUser = locksPerUser
     }
 
-    func openHandle(uid: UInt32) throws(RecorderError) {
+    public func openHandle(uid: UInt32) throws(RecorderError) {
         guard uid != 0 else { return }
         try usage.withLock { (usage) throws(RecorderError) in
             let current = usage[uid, default: (0, 0)]
@@ -25,7 +25,7 @@ public final class UsageLimits: Sendable {
         }
     }
 
-    func closeHandle(uid: UInt32) {
+    public func closeHandle(uid: UInt32) {
         guard uid != 0 else { return }
         change(uid) { $0.handles -= 1 }
     }

@@ -128,20 +128,17 @@ public final class RecorderFileSystem: Sendable {
         guard let recorder = recorder(slot) else { return request.fail(ENOENT) }
         let access = info.pointee.flags & O_ACCMODE
         guard access == (file.isControl ? O_WRONLY : O_RDONLY) else { return request.fail(EACCES) }
-        if file.takesLocks {
-            // Handles closed before this open no longer count against the
-            // user's limit (root has none, and does not wait).
+        if file.takesLocks || !file.isControl {
+            // Every handle counts in its user's usage (root has no limit).
             let caller = request.caller
-            if caller.uid != 0 { rfs_wait_for_earlier_releases() }
-            let handle: LockHandle
             do {
-                handle = try recorder.makeHandle(caller: caller)
+                try admit(caller, recorder)
             } catch {
                 return request.fail(error)
             }
+            let handle: AnyObject = file.takesLocks
+                ? recorder.makeHandle(countedFor: caller.uid) : ValueHandle(uid: caller.uid, limits: recorder.limits)
             info.pointee.fh = UInt64(UInt(bitPattern: Unmanaged.passRetained(handle).toOpaque()))
-        } else if !file.isControl {
-            info.pointee.fh = UInt64(UInt(bitPattern: Unmanaged.passRetained(ValueHandle()).toOpaque()))
         }
         rfs_fi_set_direct_io(info)
         // Nothing happens at close(2) but the RELEASE of the last one, which
@@ -150,12 +147,44 @@ public final class RecorderFileSystem: Sendable {
         request.reply(open: info)
     }
 
+    /// Counts one more handle of `caller`. At the limit, handles closed
+    /// before this open may still be on their way (RELEASE comes after
+    /// close(2) returns): they are waited for once, and counted again.
+    private func admit(_ caller: Caller, _ recorder: Recorder) throws(RecorderError) {
+        do {
+            try recorder.limits.openHandle(uid: caller.uid)
+        } catch {
+            rfs_wait_for_earlier_releases(RFS_EVERY_RELEASE)
+            do {
+                try recorder.limits.openHandle(uid: caller.uid)
+            } catch {
+                logger.notice("refused", metadata: [
+                    "recorder": "\(recorder.name)", "op": "open", "pid": "\(caller.pid)", "uid": "\(caller.uid)",
+                    "reason": "\(error)",
+                ])
+                throw error
+            }
+        }
+    }
+
+    /// The key under which the loop orders a RELEASE (see loop.c): the
+    /// recorder's, for a lock handle that holds locks; none otherwise.
+    static func releaseKey(inode: Inode, handle: UInt64) -> UInt64 {
+        guard case .file(let file, let slot) = inode.node, file.takesLocks,
+              let lockHandle = lockHandle(handle), lockHandle.holdsLocks else { return 0 }
+        return orderKey(slot)
+    }
+
+    /// The key of the RELEASEs a request of recorder `slot` waits for.
+    static func orderKey(_ slot: Int) -> UInt64 { UInt64(slot) + 1 }
+
     func read(_ request: consuming Request, inode: Inode, size: Int, offset: Int, handle: UInt64) {
         guard case .file(let file, let slot) = inode.node, !file.isControl else { return request.fail(EBADF) }
         guard let recorder = recorder(slot) else { return gone(request, file) }
         guard let value = ValueHandle.from(handle) else { return request.fail(EBADF) }
-        // The locks of every file closed before this request was sent are gone.
-        rfs_wait_for_earlier_releases()
+        // The locks of every file of this recorder closed before this
+        // request was sent are gone.
+        rfs_wait_for_earlier_releases(Self.orderKey(slot))
         let bytes: ArraySlice<UInt8>
         do {
             bytes = try value.read(at: offset, count: size) { () throws(RecorderError) in
@@ -170,8 +199,9 @@ public final class RecorderFileSystem: Sendable {
     func write(_ request: consuming Request, inode: Inode, data: UnsafeRawBufferPointer, handle: UInt64) {
         guard case .file(let file, let slot) = inode.node, file.isControl else { return request.fail(EBADF) }
         let caller = request.caller
-        // The locks of every file closed before this request was sent are gone.
-        rfs_wait_for_earlier_releases()
+        // The locks of every file of this recorder closed before this
+        // request was sent are gone.
+        rfs_wait_for_earlier_releases(Self.orderKey(slot))
         // A lock file acts on its handle, the other control files on the recorder.
         let lockHandle = file.takesLocks ? Self.lockHandle(handle) : nil
         let recorder = file.takesLocks ? nil : recorder(slot)
@@ -200,7 +230,7 @@ public final class RecorderFileSystem: Sendable {
             if file.takesLocks {
                 Unmanaged<LockHandle>.fromOpaque(pointer).takeRetainedValue().closed()
             } else if !file.isControl {
-                Unmanaged<ValueHandle>.fromOpaque(pointer).release()
+                Unmanaged<ValueHandle>.fromOpaque(pointer).takeRetainedValue().closed()
             }
         }
         request.succeed()
@@ -299,10 +329,25 @@ public final class RecorderFileSystem: Sendable {
     }
 }
 
-/// One open of a value file. The value is read anew at offset 0 and kept for
-/// reads at later offsets, so a value read in pieces is never torn.
+/// One open of a value file. The value is read anew at offset 0; only when
+/// a read leaves part of it unread is it kept, for the reads at later
+/// offsets, so a value read in pieces is never torn and a handle read whole
+/// costs its few fixed bytes.
 final class ValueHandle: Sendable {
-    private let value = Mutex<[UInt8]?>(nil)
+    /// The uid whose usage the handle counts in.
+    private let uid: UInt32
+    private let limits: UsageLimits
+    private let rest = Mutex<[UInt8]?>(nil)
+
+    init(uid: UInt32, limits: UsageLimits) {
+        self.uid = uid
+        self.limits = limits
+    }
+
+    /// FUSE RELEASE: the handle no longer counts.
+    func closed() {
+        limits.closeHandle(uid: uid)
+    }
 
     static func from(_ handle: UInt64) -> ValueHandle? {
         guard let pointer = UnsafeRawPointer(bitPattern: UInt(handle)) else { return nil }
@@ -310,9 +355,10 @@ final class ValueHandle: Sendable {
     }
 
     func read(at offset: Int, count: Int, refresh: () throws(RecorderError) -> [UInt8]) throws(RecorderError) -> ArraySlice<UInt8> {
-        let bytes = try value.withLock { (value) throws(RecorderError) -> [UInt8] in
-            if offset == 0 || value == nil { value = try refresh() }
-            return value!
+        let bytes = try rest.withLock { (kept) throws(RecorderError) -> [UInt8] in
+            let bytes = offset == 0 || kept == nil ? try refresh() : kept!
+            kept = offset + count < bytes.count ? bytes : nil
+            return bytes
         }
         let start = min(offset, bytes.count)
         return bytes[start..<min(start + count, bytes.count)]

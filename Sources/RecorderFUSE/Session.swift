@@ -58,10 +58,10 @@ public final class Session {
         if options.debug { arguments.append("-d") }
         userdata = Unmanaged.passRetained(fileSystem)
         var operations = Operations.table
-        // Only the closing of a handle that can hold locks changes what others see.
-        rfs_set_release_filter { inode in
-            guard case .file(let file, _) = Inode(rawValue: inode).node, file.takesLocks else { return 0 }
-            return 1
+        // Only the closing of a handle that holds locks changes what others
+        // see, and only of its own recorder.
+        rfs_set_release_key { inode, handle in
+            RecorderFileSystem.releaseKey(inode: Inode(rawValue: inode), handle: handle)
         }
         // The worker that takes requests answers them too: it lets another
         // take them before it waits, or when a drive call takes long.

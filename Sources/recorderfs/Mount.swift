@@ -106,7 +106,8 @@ struct Mount: ParsableCommand {
         let limits = UsageLimits()
         let discovery = Discovery(set: recorders, selection: RecorderSelection(discover: !noDiscover, patterns: patterns),
                                   logger: logger) { name, node in
-            Recorder(name: name, drive: BlockDrive(node: node), options: options, limits: limits, logger: logger)
+            Recorder(name: name, drive: BlockDrive(node: node), options: options, limits: limits,
+                     generationBase: Recorder.clockGeneration(), logger: logger)
         }
         discovery.start(pinned: drives.map { Discovery.Pinned(name: $0.0, node: $0.1.node) })
         defer {

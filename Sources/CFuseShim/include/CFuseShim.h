@@ -20,9 +20,11 @@ struct fuse_session *rfs_session_new(int argc, char **argv,
 int rfs_session_loop_ordered(struct fuse_session *se, unsigned max_threads,
                              unsigned idle_threads);
 
-/// Waits until every RELEASE the kernel sent before the current request has
-/// been handled. Call it from a handler, before looking at the locks.
-void rfs_wait_for_earlier_releases(void);
+/// Waits until every RELEASE with `key` that the kernel sent before the
+/// current request has been handled (each RELEASE with RFS_EVERY_RELEASE; no
+/// wait with 0). Call it from a handler, before looking at the locks.
+#define RFS_EVERY_RELEASE 0xFFFFFFFFFFFFFFFFULL
+void rfs_wait_for_earlier_releases(uint64_t key);
 
 /// Lets another worker take requests from the kernel, if this worker still
 /// does; call before waiting for anything (see loop.c).
@@ -37,9 +39,11 @@ void rfs_drive_call_ends(void);
 /// blocked (the drive deadline); default 5 s.
 void rfs_set_release_wait(int64_t nanoseconds);
 
-/// Limits the RELEASEs waited for to those of inodes `filter` accepts (the
-/// files whose handles hold locks); without a filter, every RELEASE counts.
-void rfs_set_release_filter(int (*filter)(uint64_t nodeid));
+/// Gives each RELEASE its key from its inode and file handle, as taken from
+/// the kernel: a RELEASE orders the later requests that wait with its key;
+/// 0 orders none (the reader answers it itself). Without it every RELEASE
+/// has key 1.
+void rfs_set_release_key(uint64_t (*key)(uint64_t nodeid, uint64_t fh));
 
 /// Bit fields of fuse_file_info, which Swift cannot set portably.
 void rfs_fi_set_direct_io(struct fuse_file_info *fi);
