@@ -45,9 +45,22 @@ public final class BlockDrive: Drive {
         throw Self.failure("unmount \(mountPoint)", errno: errno)
     }
 
+    /// Refused while no volume is mounted, the O_EXCL open is tried again
+    /// for up to 100 ms, to let a transient holder (udev's probe) go: only a
+    /// holder that stays is reported busy.
     public func probeExclusive() throws(DriveError) {
-        let descriptor = try open(exclusive: true)
-        try? descriptor.close()
+        let patience = MonotonicInstant.now.advanced(byNanoseconds: Self.transientHolderNanoseconds)
+        while true {
+            do {
+                let descriptor = try open(exclusive: true)
+                try? descriptor.close()
+                return
+            } catch .busy(let why) {
+                guard MonotonicInstant.now < patience, (try? mountPoints())?.isEmpty == true else { throw .busy(why) }
+                var pause = timespec(tv_sec: 0, tv_nsec: 5_000_000)
+                nanosleep(&pause, nil)
+            }
+        }
     }
 
     public func claim(exclusive: Bool, deadline: MonotonicInstant) throws(DriveError) {

@@ -41,11 +41,14 @@ public protocol Drive: AnyObject, Sendable {
     /// Unmounts one mount point; a busy one is detached lazily.
     func unmount(_ mountPoint: String) throws(DriveError) -> UnmountOutcome
 
-    /// Checks that nobody else uses the drive: an O_EXCL open must succeed.
+    /// Checks that nobody else uses the drive: an O_EXCL open must succeed
+    /// (a refusal that lasts less than a moment, a transient holder's, is
+    /// no refusal).
     func probeExclusive() throws(DriveError)
 
     /// Takes the claim, retrying conflicts with short shared flocks until
-    /// `deadline`.
+    /// `deadline`; an exclusive flock held outside recorderfs for more than
+    /// a moment is `.busy`, naming its holder.
     func claim(exclusive: Bool, deadline: MonotonicInstant) throws(DriveError)
 
     /// Drops the claim taken by `claim`. Never fails: it closes descriptors.

@@ -447,7 +447,7 @@ public final class Recorder: Sendable {
     private func claimDrive(force: Bool, deadline: MonotonicInstant) throws(DriveError) {
         var confirmed = true
         do {
-            try probe(until: deadline)
+            try drive.probeExclusive()
         } catch .busy(let why) {
             let mounts = try drive.mountPoints()
             guard !mounts.isEmpty else { throw .busy(why) }
@@ -466,22 +466,6 @@ public final class Recorder: Sendable {
             }
         }
         try drive.claim(exclusive: options.exclusive && confirmed, deadline: deadline)
-    }
-
-    /// The exclusive probe. Refused while no volume is mounted, it is tried
-    /// again for up to 100 ms, to let a transient holder (udev's probe) go:
-    /// only a holder that stays is reported busy.
-    private func probe(until deadline: MonotonicInstant) throws(DriveError) {
-        let patience = min(deadline, MonotonicInstant.now.advanced(byNanoseconds: BlockDrive.transientHolderNanoseconds))
-        while true {
-            do {
-                return try drive.probeExclusive()
-            } catch .busy(let why) {
-                guard MonotonicInstant.now < patience, try drive.mountPoints().isEmpty else { throw .busy(why) }
-                var pause = timespec(tv_sec: 0, tv_nsec: 5_000_000)
-                nanosleep(&pause, nil)
-            }
-        }
     }
 
     private func addLock(_ table: inout Table, handle id: UInt64, caller: Caller) {

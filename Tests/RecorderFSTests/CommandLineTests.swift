@@ -77,16 +77,17 @@ extension MountedTests {
         @Test("status prints a table with the holders, and exact JSON with --json")
         func status() throws {
             try withRecorder { recorder in
+                let base = try recorder.generationBase()
                 let free = try run([binary, "status", recorder.mountPoint]).check()
                 var lines = free.stdout.split(separator: "\n", omittingEmptySubsequences: false)
                 #expect(lines.count == 3 && lines.last == "", "\(free)")
                 #expect(lines.first?.split(separator: " ") == ["RECORDER", "DEVICE", "OWNER", "LOCKS", "GEN", "DRIVE", "CAPABILITIES"],
                         "\(free)")
-                #expect(lines.dropFirst().first?.split(separator: " ") == ["sr0", Substring(recorder.device), "-", "0", "0", "-", "-"],
+                #expect(lines.dropFirst().first?.split(separator: " ") == ["sr0", Substring(recorder.device), "-", "0", "\(base)", "-", "-"],
                         "\(free)")
                 #expect(try run([binary, "status", recorder.mountPoint, "--json"]).check().stdout == """
                     {"mountpoint":"\(recorder.mountPoint)","recorders":[{"name":"sr0","device":"\(recorder.device)","owner":null,\
-                    "lockcount":0,"generation":0,"vendor":"","model":"","capabilities":[],"holders":[]}]}
+                    "lockcount":0,"generation":\(base),"vendor":"","model":"","capabilities":[],"holders":[]}]}
 
                     """)
 
@@ -95,7 +96,7 @@ extension MountedTests {
                 let held = try run([binary, "status", recorder.mountPoint]).check()
                 lines = held.stdout.split(separator: "\n", omittingEmptySubsequences: false)
                 #expect(lines.count == 4 && lines.last == "", "\(held)")
-                #expect(lines.dropFirst().first?.split(separator: " ") == ["sr0", Substring(recorder.device), "MyApp", "1", "1", "-", "-"],
+                #expect(lines.dropFirst().first?.split(separator: " ") == ["sr0", Substring(recorder.device), "MyApp", "1", "\(base + 1)", "-", "-"],
                         "\(held)")
                 let holder = lines.dropFirst(2).first ?? ""
                 #expect(holder.hasPrefix("  holder MyApp pid=\(agent.pid) uid=0 count=1 since="), "\(held)")
@@ -105,7 +106,7 @@ extension MountedTests {
                 let since = try #require(json.firstMatch(of: /"since":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"/)?.1, "\(json)")
                 #expect(json == """
                     {"mountpoint":"\(recorder.mountPoint)","recorders":[{"name":"sr0","device":"\(recorder.device)","owner":"MyApp",\
-                    "lockcount":1,"generation":1,"vendor":"","model":"","capabilities":[],\
+                    "lockcount":1,"generation":\(base + 1),"vendor":"","model":"","capabilities":[],\
                     "holders":[{"name":"MyApp","pid":\(agent.pid),"uid":0,"count":1,"since":"\(since)"}]}]}
 
                     """)

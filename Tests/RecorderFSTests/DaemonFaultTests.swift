@@ -73,9 +73,42 @@ extension MountedTests {
                     os.close(fd)
             """
 
+        /// What `readState` prints of a free recorder, but its generation.
         static let cleanState = names.flatMap { name in
-            ["\(name) owner b''", "\(name) lockcount b'0\\n'", "\(name) holders b''", "\(name) generation b'0\\n'"]
+            ["\(name) owner b''", "\(name) lockcount b'0\\n'", "\(name) holders b''"]
         }.map { $0 + "\n" }.joined()
+
+        /// What `readState` printed, its generation lines taken out, and the
+        /// generations by recorder.
+        static func generationsTakenOut(_ state: String) -> (rest: String, generations: [String: UInt64]) {
+            var rest = ""
+            var generations: [String: UInt64] = [:]
+            for line in state.split(separator: "\n") {
+                let words = line.split(separator: " ")
+                if words.count == 3, words[1] == "generation",
+                   let value = UInt64(words[2].dropFirst(2).prefix { $0.isNumber }) {
+                    generations[String(words[0])] = value
+                } else {
+                    rest += line + "\n"
+                }
+            }
+            return (rest, generations)
+        }
+
+        /// The state is clean, and each generation is above `previous` (a
+        /// new daemon never repeats a fencing token: issue H); `previous`
+        /// becomes the new ones.
+        static func expectClean(_ state: Finished, above previous: inout [String: UInt64], _ when: String,
+                                sourceLocation: SourceLocation = #_sourceLocation) {
+            let (rest, generations) = generationsTakenOut(state.stdout)
+            #expect(rest == cleanState, "\(when): not clean after the mount: \(state)", sourceLocation: sourceLocation)
+            for name in names {
+                #expect(generations[name].map { $0 > previous[name, default: 0] } == true,
+                        "\(when): the generation of \(name) is \(generations[name].map(String.init) ?? "missing"), the daemon before showed \(previous[name, default: 0])",
+                        sourceLocation: sourceLocation)
+            }
+            previous = generations
+        }
 
         /// Starts `recorderfs mount` in the foreground and waits (at most
         /// 10 s) until it logs that it is mounted. The kernel reuses the id
@@ -128,9 +161,10 @@ extension MountedTests {
                 var toFree: [Duration] = []
                 var restarts: [Duration] = []
                 var lost: [String: Int] = [:]
+                var generations: [String: UInt64] = [:]
                 for iteration in 0..<50 {
                     let state = try run(["/usr/bin/python3", "-c", Self.readState] + directories)
-                    #expect(state.stdout == Self.cleanState, "iteration \(iteration): not clean after the mount: \(state)")
+                    Self.expectClean(state, above: &generations, "iteration \(iteration)")
 
                     // A holder of both recorders; once it holds them, a client
                     // that nests on its name and one that is refused.
@@ -193,7 +227,7 @@ extension MountedTests {
                     #expect(log.contains("removing the stale mount"), "iteration \(iteration): \(log)")
                 }
                 let state = try run(["/usr/bin/python3", "-c", Self.readState] + directories)
-                #expect(state.stdout == Self.cleanState, "after the last restart: \(state)")
+                Self.expectClean(state, above: &generations, "after the last restart")
                 daemon.signal(SIGTERM)
                 #expect(daemon.wait(within: .seconds(10)) == 0)
                 #expect(mounts(at: mountPoint).isEmpty)

@@ -81,7 +81,7 @@ extension MountedTests {
                 }
                 try expectFree(stuck)
                 #expect(try stuck.cat("holders") == "")
-                #expect(try stuck.cat("generation") == "0\n", "a timed-out acquire is no free→locked transition")
+                #expect(try stuck.generation() == 0, "a timed-out acquire is no free→locked transition")
 
                 // Again, in the background: the rest of the tree answers meanwhile.
                 let pending = try Child(["/usr/bin/python3", "-c", Self.timedWrite, stuck.path("acquire"), "Stuck"],
@@ -120,7 +120,7 @@ extension MountedTests {
                 #expect(waited?.0 == "ETIMEDOUT", "the waiting acquire printed \(waiting.output.debugDescription)")
                 #expect((waited?.1 ?? 0) > 0.5 && (waited?.1 ?? 9) < 3, "the waiting acquire took \(waited?.1 ?? -1) s")
                 try expectFree(stuck)
-                #expect(try stuck.cat("generation") == "0\n")
+                #expect(try stuck.generation() == 0)
 
                 // The flock goes: sr0 locks at once.
                 #expect(try blocker.close(node) == .ok(0))
@@ -129,7 +129,7 @@ extension MountedTests {
                 #expect(lockTook < .milliseconds(900), "locking sr0 after the flock went took \(lockTook)")
                 #expect(try stuck.cat("lockcount") == "1\n")
                 #expect(try stuck.cat("owner") == "Unstuck\n")
-                #expect(try stuck.cat("generation") == "1\n")
+                #expect(try stuck.generation() == 1)
                 #expect(try agent.close(locked) == .ok(0))
                 #expect(try stuck.cat("lockcount") == "0\n")
                 try expectFree(stuck)
@@ -247,28 +247,28 @@ extension MountedTests {
         @Test("generation: +1 per free→locked transition, whatever the way; never on nesting, refusals or releases")
         func generationTransitions() throws {
             try withRecorder { recorder in
-                #expect(try recorder.cat("generation") == "0\n")
+                #expect(try recorder.generation() == 0)
                 let agent = try recorder.workspace.agent()
                 let handle = try agent.hold(recorder.path("acquire"), "A")
-                #expect(try recorder.cat("generation") == "1\n")
+                #expect(try recorder.generation() == 1)
                 #expect(try writeOnce(recorder.path("acquire"), "B") == "EBUSY")
                 #expect(try writeOnce(recorder.path("acquire"), "A/B") == "EINVAL")
                 #expect(try agent.write(handle, "A") == .ok(1))
                 #expect(try writeOnce(recorder.path("acquire_force"), "A") == "OK 1")
                 try expectHeld(recorder, by: "A", count: 2)
-                #expect(try recorder.cat("generation") == "1\n")
+                #expect(try recorder.generation() == 1)
                 #expect(try writeOnce(recorder.path("release"), "A") == "OK 1")
                 #expect(try writeOnce(recorder.path("release"), "A") == "OK 1")
                 try expectFree(recorder)
-                #expect(try recorder.cat("generation") == "1\n")
+                #expect(try recorder.generation() == 1)
                 // The same open handle locks again: a new transition.
                 #expect(try agent.write(handle, "A") == .ok(1))
-                #expect(try recorder.cat("generation") == "2\n")
+                #expect(try recorder.generation() == 2)
                 #expect(try agent.close(handle) == .ok(0))
-                #expect(try recorder.cat("generation") == "2\n")
+                #expect(try recorder.generation() == 2)
                 for expected in 3...5 {
                     #expect(try writeOnce(recorder.path("acquire_force"), "C") == "OK 1")
-                    #expect(try recorder.cat("generation") == "\(expected)\n")
+                    #expect(try recorder.generation() == UInt64(expected))
                 }
                 try expectFree(recorder)
             }

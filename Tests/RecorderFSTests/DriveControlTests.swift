@@ -30,17 +30,17 @@ extension MountedTests {
         @Test("generation goes up by one from free to locked, never on nesting")
         func generation() throws {
             try withRecorder { recorder in
-                #expect(try recorder.cat("generation") == "0\n")
+                #expect(try recorder.generation() == 0)
                 let agent = try recorder.workspace.agent()
                 let handle = try agent.hold(recorder.path("acquire"), "A")
-                #expect(try recorder.cat("generation") == "1\n")
+                #expect(try recorder.generation() == 1)
                 #expect(try agent.write(handle, "A") == .ok(1))
                 #expect(try writeOnce(recorder.path("acquire"), "A") == "OK 1")
-                #expect(try recorder.cat("generation") == "1\n")
+                #expect(try recorder.generation() == 1)
                 #expect(try agent.close(handle) == .ok(0))
-                #expect(try recorder.cat("generation") == "1\n")
+                #expect(try recorder.generation() == 1)
                 #expect(try writeOnce(recorder.path("acquire"), "B") == "OK 1")
-                #expect(try recorder.cat("generation") == "2\n")
+                #expect(try recorder.generation() == 2)
             }
         }
 

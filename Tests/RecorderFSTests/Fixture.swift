@@ -110,7 +110,16 @@ final class RecorderDaemon {
             child.end()
             throw TestFailure("`\(child.commandLine)` did not mount within 10 s; log: \(log)")
         }
+        // Each recorder's generation starts from the clock (issue H): what it
+        // shows before anything happens is its base.
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: mountPoint)) ?? []
+        for name in names where name != "by-id" {
+            generationBases[name] = UInt64(fileText("\(mountPoint)/\(name)/generation").trimmingNewline)
+        }
     }
+
+    /// The generation each recorder showed at mount, by name.
+    private(set) var generationBases: [String: UInt64] = [:]
 
     var log: String { fileText(logPath) }
 
@@ -258,6 +267,25 @@ struct MountedRecorder {
     /// A file of sr0 as `cat` shows it, from another process.
     func cat(_ file: String) throws -> String {
         try run(["cat", path(file)]).check().stdout
+    }
+
+    /// The recorder's `generation` now, as a number.
+    func generationValue() throws -> UInt64 {
+        let text = try cat("generation")
+        guard let value = UInt64(text.trimmingNewline) else { throw TestFailure("generation: \(text.debugDescription)") }
+        return value
+    }
+
+    /// The generation the recorder showed at mount.
+    func generationBase() throws -> UInt64 {
+        guard let base = daemon.generationBases[name] else { throw TestFailure("no generation of \(name) at mount") }
+        return base
+    }
+
+    /// How many times the recorder went from free to locked since mount: its
+    /// generation less the one it showed at mount.
+    func generation() throws -> UInt64 {
+        try generationValue() - generationBase()
     }
 
     /// owner and lockcount, read one after the other by separate processes.

@@ -368,7 +368,7 @@ extension MountedTests {
                             && holders.split(separator: "\n").count == 1, "\(holders)")
                     try expectFree(sr1)
                     // Only the locks taken below count (two per round).
-                    #expect(try sr1.cat("generation") == "\(2 * (round - 1))\n", "the refused lock counted as a generation of sr1")
+                    #expect(try sr1.generation() == UInt64(2 * (round - 1)), "the refused lock counted as a generation of sr1")
 
                     // While it holds everything it may, the others work on:
                     // the workers go on cycling...
@@ -398,7 +398,7 @@ extension MountedTests {
                     try expectFree(sr0)
                     #expect(try sr0.cat("holders") == "")
                     // Each round takes sr0 twice: the hostile lock, and the check below.
-                    #expect(try sr0.cat("generation") == "\(2 * round - 1)\n")
+                    #expect(try sr0.generation() == UInt64(2 * round - 1))
                     #expect(try writeOnce(sr0.path("acquire"), "After", user: nobody) == "OK 5")
                     try expectFree(sr0)
                     // The second round gets exactly the same limits: nothing leaked.

@@ -30,7 +30,7 @@ extension MountedTests {
                 #expect(try recorder.cat("owner") == "")
                 #expect(try recorder.cat("lockcount") == "0\n")
                 #expect(try recorder.cat("device") == "\(recorder.device)\n")
-                #expect(try recorder.cat("generation") == "0\n")
+                #expect(try recorder.generation() == 0)
                 #expect(try recorder.cat("holders") == "")
                 #expect(try recorder.cat("volumes") == "")
                 // A loop device has no vendor, model, serial, capabilities or sg.
