@@ -32,6 +32,15 @@
  *                                exists; writes "startup NS\npid PID\n" to
  *                                RESULT (or "failed STATUS"), then waits for
  *                                COMMAND and exits with its status
+ *   stall OPS DEVICE DIR0 DIR1   OPS reads (open+read+close) of DIR1/owner on
+ *                                an idle mount: idle; then, with a shared
+ *                                flock held on DEVICE (DIR0's drive) and a
+ *                                child's write to DIR0/acquire waiting on it
+ *                                (a claim that hangs), 200 opens and closes
+ *                                of DIR0/acquire without a write among OPS
+ *                                more such reads: stalled; and whether the
+ *                                claim still waited when they were done:
+ *                                hung (1 or 0). Then lets the claim go.
  *   excl OPS DEVICE              open(O_RDONLY|O_NONBLOCK|O_EXCL) + close: op
  *   flock OPS DEVICE             open + flock(LOCK_EX|LOCK_NB) + close: op
  *   tmpfs OPS FILE               open(O_WRONLY|O_CREAT|O_TRUNC) + write + close: op
@@ -299,6 +308,80 @@ static int mode_read(int argc, char **argv)
 			add(rd, t1 - t0);
 	}
 	print_series(rd);
+	print_errors();
+	return 0;
+}
+
+/* Whether process `pid` is inside write(2) (x86_64 syscall 1). */
+static int in_write(pid_t pid)
+{
+	char path[64], text[16] = "";
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	ssize_t got = read_once(path, text, sizeof(text) - 1);
+	return got > 2 && text[0] == '1' && text[1] == ' ';
+}
+
+/* Reads of another recorder's owner while a claim hangs: see the top. */
+static int mode_stall(int argc, char **argv)
+{
+	if (argc != 4)
+		return 2;
+	long ops = number(argv[0], "OPS");
+	char *acquire = join(argv[2], "acquire"), *owner = join(argv[3], "owner");
+	char buffer[128];
+	long skip = warmup(ops);
+	struct series *idle = series_new("idle", ops), *stalled = series_new("stalled", ops);
+	for (long i = 0; i < skip + ops; i++) {
+		uint64_t t0 = now();
+		ssize_t got = read_once(owner, buffer, sizeof(buffer));
+		uint64_t t1 = now();
+		if (got < 0)
+			failed("idle", (int)-got);
+		else if (i >= skip)
+			add(idle, t1 - t0);
+	}
+
+	int device = open(argv[1], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (device < 0 || flock(device, LOCK_SH) != 0) {
+		perror("client: stall: the device's shared flock");
+		return 1;
+	}
+	pid_t writer = fork();
+	if (writer == 0) {
+		int fd = open(acquire, O_WRONLY);
+		_exit(fd >= 0 && write(fd, "Stuck", 5) == 5 ? 0 : 1);
+	}
+	/* The claim is under way once the child waits in its write. */
+	for (int i = 0; i < 20000 && !in_write(writer); i++) {
+		if (waitpid(writer, NULL, WNOHANG) == writer) {
+			writer = 0;
+			break;
+		}
+		usleep(100);
+	}
+	for (long i = 0; i < skip + ops; i++) {
+		if (i < 200) {
+			int fd = open(acquire, O_WRONLY);
+			if (fd < 0)
+				failed("stalled_open", errno);
+			else
+				close(fd);
+		}
+		uint64_t t0 = now();
+		ssize_t got = read_once(owner, buffer, sizeof(buffer));
+		uint64_t t1 = now();
+		if (got < 0)
+			failed("stalled", (int)-got);
+		else if (i >= skip)
+			add(stalled, t1 - t0);
+	}
+	int hung = writer != 0 && waitpid(writer, NULL, WNOHANG) == 0;
+	close(device);
+	if (writer != 0)
+		waitpid(writer, NULL, 0);
+	print_series(idle);
+	print_series(stalled);
+	printf("hung %d\n", hung);
 	print_errors();
 	return 0;
 }
@@ -612,6 +695,8 @@ int main(int argc, char **argv)
 		rc = mode_contend(argc - 2, argv + 2);
 	else if (strcmp(mode, "held") == 0)
 		rc = mode_held(argc - 2, argv + 2);
+	else if (strcmp(mode, "stall") == 0)
+		rc = mode_stall(argc - 2, argv + 2);
 	else if (strcmp(mode, "startup") == 0)
 		rc = mode_startup(argc - 2, argv + 2);
 	else if (!strcmp(mode, "excl") || !strcmp(mode, "flock") || !strcmp(mode, "tmpfs") || !strcmp(mode, "mountinfo"))
