@@ -38,9 +38,10 @@
  *                                child's write to DIR0/acquire waiting on it
  *                                (a claim that hangs), 200 opens and closes
  *                                of DIR0/acquire without a write among OPS
- *                                more such reads: stalled; and whether the
- *                                claim still waited when they were done:
- *                                hung (1 or 0). Then lets the claim go.
+ *                                more such reads: stalled, and the slowest
+ *                                of them: slowest; and whether the claim
+ *                                still waited when they were done: hung (1
+ *                                or 0). Then lets the claim go.
  *   excl OPS DEVICE              open(O_RDONLY|O_NONBLOCK|O_EXCL) + close: op
  *   flock OPS DEVICE             open + flock(LOCK_EX|LOCK_NB) + close: op
  *   tmpfs OPS FILE               open(O_WRONLY|O_CREAT|O_TRUNC) + write + close: op
@@ -375,13 +376,16 @@ static int mode_stall(int argc, char **argv)
 		else if (i >= skip)
 			add(stalled, t1 - t0);
 	}
+	uint64_t slowest = 0;
+	for (long i = 0; i < stalled->count; i++)
+		slowest = stalled->values[i] > slowest ? stalled->values[i] : slowest;
 	int hung = writer != 0 && waitpid(writer, NULL, WNOHANG) == 0;
 	close(device);
 	if (writer != 0)
 		waitpid(writer, NULL, 0);
 	print_series(idle);
 	print_series(stalled);
-	printf("hung %d\n", hung);
+	printf("hung %d\nslowest %llu\n", hung, (unsigned long long)slowest);
 	print_errors();
 	return 0;
 }
