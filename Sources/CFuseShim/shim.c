@@ -1,5 +1,7 @@
 #include "CFuseShim.h"
 #include <stddef.h>
+#include <sys/uio.h>
+#include <linux/fuse.h>
 
 struct fuse_session *rfs_session_new(int argc, char **argv,
                                      const struct fuse_lowlevel_ops *ops,
@@ -13,6 +15,17 @@ struct fuse_session *rfs_session_new(int argc, char **argv,
 
 void rfs_fi_set_direct_io(struct fuse_file_info *fi) { fi->direct_io = 1; fi->keep_cache = 0; }
 void rfs_fi_set_noflush(struct fuse_file_info *fi) { fi->noflush = 1; }
+void rfs_fi_set_nonseekable(struct fuse_file_info *fi) { fi->nonseekable = 1; }
+
+int rfs_reply_open_parallel_writes(fuse_req_t req, uint64_t fh)
+{
+	struct fuse_open_out out = {
+		.fh = fh,
+		.open_flags = FOPEN_DIRECT_IO | FOPEN_NOFLUSH | FOPEN_PARALLEL_DIRECT_WRITES,
+	};
+	struct iovec iov = { .iov_base = &out, .iov_len = sizeof(out) };
+	return fuse_reply_iov(req, &iov, 1);
+}
 
 void rfs_conn_configure(struct fuse_conn_info *conn)
 {

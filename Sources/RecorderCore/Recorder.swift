@@ -67,6 +67,10 @@ public final class Recorder: Sendable {
     private let calls = DriveCalls()
     /// Shared by all recorders of the daemon.
     public let limits: UsageLimits
+    /// Told of every lock, nest, unlock, free and refusal.
+    private let observer: (any RecorderObserver)?
+    /// How many times the lock state changed (for poll(2) of the values).
+    private let changeCount = Atomic<UInt64>(0)
 
     struct HandleLocks {
         var count: Int
@@ -97,14 +101,17 @@ public final class Recorder: Sendable {
         var nextSequence: UInt64 = 0
         var removed = false
         var generation: UInt64 = 0
+        /// Writes to `acquire_wait` waiting their turn, first come first.
+        var waiters: [LockWaiter] = []
     }
 
     /// `generationBase` is the first `generation`, shown while the recorder
     /// has never been locked; a daemon passes `Recorder.clockGeneration()`.
     public init(name: String, drive: any Drive, options: RecorderOptions = RecorderOptions(),
                 limits: UsageLimits = UsageLimits(), generationBase: UInt64 = 0,
-                logger: Logger = Logger(label: "recorderfs")) {
+                observer: (any RecorderObserver)? = nil, logger: Logger = Logger(label: "recorderfs")) {
         self.name = name
+        self.observer = observer
         table.withLock { $0.generation = generationBase }
         self.limits = limits
         self.drive = drive
@@ -185,16 +192,54 @@ public final class Recorder: Sendable {
     /// write(2) to `acquire` or, with `force`, to `acquire_force`.
     public func acquire(_ input: UnsafeRawBufferPointer, handle: LockHandle, caller: Caller, force: Bool,
                         overrun: Overrun? = nil) throws(RecorderError) {
-        try refusalsLogged(force ? "acquire_force" : "acquire", caller) { () throws(RecorderError) in
-            try takeLock(ClientName(parsing: input), handle: handle.id, caller: caller, force: force, overrun: overrun)
+        let name = try refusalsLogged(force ? "acquire_force" : "acquire", caller) { () throws(RecorderError) in
+            try ClientName(parsing: input)
         }
+        try acquire(name, handle: handle, caller: caller, force: force, overrun: overrun)
     }
 
     public func acquire(_ name: ClientName, handle: LockHandle, caller: Caller, force: Bool,
                         overrun: Overrun? = nil) throws(RecorderError) {
-        try refusalsLogged(force ? "acquire_force" : "acquire", caller) { () throws(RecorderError) in
+        try refusalsLogged(force ? "acquire_force" : "acquire", caller, refusing: name) { () throws(RecorderError) in
             try takeLock(name, handle: handle.id, caller: caller, force: force, overrun: overrun)
         }
+    }
+
+    /// Takes a lock for `handle` like `acquire`, but waits its turn while
+    /// another handle holds the recorder, or is claiming it, or waits
+    /// already (a write to `acquire_wait`): first come, first served, on
+    /// no thread. `completion` gets nil once the lock is taken, or the
+    /// error, exactly once; `cancel` ends the wait (EINTR).
+    public func acquireWaiting(_ name: ClientName, handle: LockHandle, caller: Caller, force: Bool,
+                               completion: @escaping @Sendable (RecorderError?) -> Void) -> LockWaiter {
+        let waiter = LockWaiter(handle: handle.id, name: name, caller: caller, force: force, completion: completion)
+        let queued = table.withLock { table -> Bool in
+            guard !table.removed else { return false }
+            let holdsIt = table.handles[handle.id] != nil || table.claimantHandle == handle.id
+            guard !holdsIt, table.holder != nil || table.transition != nil || !table.waiters.isEmpty else { return false }
+            table.waiters.append(waiter)
+            return true
+        }
+        if queued {
+            logger.debug("waiting", metadata: ["name": "\(name)", "pid": "\(caller.pid)", "uid": "\(caller.uid)"])
+            return waiter
+        }
+        // Free, or its own: as `acquire`, at once.
+        let outcome = Result { () throws(RecorderError) in
+            try acquire(name, handle: handle, caller: caller, force: force)
+        }
+        if case .failure(let error) = outcome { waiter.complete(error) } else { waiter.complete(nil) }
+        return waiter
+    }
+
+    /// Ends the wait of `waiter` with `.interrupted`, unless its turn came.
+    public func cancel(_ waiter: LockWaiter) {
+        let removed = table.withLock { table -> Bool in
+            guard let index = table.waiters.firstIndex(where: { $0 === waiter }) else { return false }
+            table.waiters.remove(at: index)
+            return true
+        }
+        if removed { waiter.complete(.interrupted) }
     }
 
     /// Drops the most recent lock of the holder named in `input`, the bytes of
@@ -213,25 +258,27 @@ public final class Recorder: Sendable {
 
     private func dropLock(_ name: ClientName, caller: Caller, overrun: Overrun?) throws(RecorderError) {
         let deadline = deadline()
-        let last = try table.withWaitableLock { (locked) throws(RecorderError) -> Bool in
+        let (last, generation) = try table.withWaitableLock { (locked) throws(RecorderError) -> (Bool, UInt64) in
             try waitForTransition(locked, until: deadline)
-            return try locked.update { (table) throws(RecorderError) -> Bool in
+            return try locked.update { (table) throws(RecorderError) -> (Bool, UInt64) in
                 guard let holder = table.holder, holder.name == name, table.lockCount > 0 else {
                     throw .noLock
                 }
                 guard caller.uid == holder.uid || caller.isRoot else { throw .notPermitted }
                 if table.lockCount == 1 {
                     table.transition = deadline
-                    return true
+                    return (true, table.generation)
                 }
                 popMostRecentLock(&table)
-                return false
+                return (false, table.generation)
             }
         }
         if last {
             // The lock is dropped whatever the drive does: a client still
             // waiting at the deadline is told so.
-            letGo(until: deadline, overrun: overrun) { [self] table in popMostRecentLock(&table) }
+            letGo(until: deadline, overrun: overrun, unlockedBy: caller) { [self] table in popMostRecentLock(&table) }
+        } else {
+            changed(.unlock, name, caller.pid, caller.uid, generation: generation)
         }
     }
 
@@ -258,7 +305,7 @@ public final class Recorder: Sendable {
             }
         }
         if last {
-            letGo(until: deadline, overrun: nil) { [self] table in removeHandle(id, &table) }
+            letGo(until: deadline, overrun: nil, unlockedBy: nil) { [self] table in removeHandle(id, &table) }
         }
     }
 
@@ -266,18 +313,32 @@ public final class Recorder: Sendable {
     /// shows them, and only then does the recorder show free; so nobody sees
     /// it free while its claim is still held. Runs in a transition the
     /// caller started.
-    private func letGo(until deadline: MonotonicInstant, overrun: Overrun?, _ dropLastLocks: (inout Table) -> Void) {
+    /// `unlockedBy` is the caller of a `release` that drops the last lock
+    /// (nil for the close of the holding handle). The first waiter, if any,
+    /// gets the recorder next.
+    private func letGo(until deadline: MonotonicInstant, overrun: Overrun?, unlockedBy releaser: Caller?,
+                       _ dropLastLocks: (inout Table) -> Void) {
         func finish() {
-            table.withLock { table in
-                if !table.removed {
+            let (freed, next) = table.withLock { table -> (RecorderEvent?, Reservation?) in
+                var freed: RecorderEvent?
+                if !table.removed, let holder = table.holder {
+                    let pid = table.handles.values.first?.pid ?? 0
                     dropLastLocks(&table)
                     table.holder = nil
                     table.order.removeAll(keepingCapacity: true)
+                    freed = RecorderEvent(kind: .free, recorder: name, name: holder.name, pid: releaser?.pid ?? pid,
+                                          uid: releaser?.uid ?? holder.uid, generation: table.generation)
                 }
                 table.transition = nil
                 self.table.broadcast()
+                return (freed, handOver(&table))
             }
             logger.debug("freed")
+            if let freed {
+                if releaser != nil { changed(.unlock, freed.name!, freed.pid, freed.uid, generation: freed.generation) }
+                changed(freed)
+            }
+            if let next { serve(next) }
         }
         // Even behind a hung call: the descriptors must be closed.
         let unclaimed = calls.call(deadline: deadline, failFast: false, overrun: overrun, answer: nil,
@@ -329,7 +390,11 @@ public final class Recorder: Sendable {
 
     /// The recorder went away: every later operation fails with ENODEV.
     public func remove() {
+        var waiters: [LockWaiter] = []
+        defer { for waiter in waiters { waiter.complete(.noDevice) } }
         let claimed = table.withLock { table -> Bool in
+            waiters = table.waiters
+            table.waiters = []
             // A claim or a release under way lets the drive go itself.
             let claimed = table.lockCount > 0 && table.transition == nil
             for locks in table.handles.values { limits.dropLocks(uid: locks.uid, count: locks.count) }
@@ -386,13 +451,13 @@ public final class Recorder: Sendable {
     private func takeLock(_ name: ClientName, handle id: UInt64, caller: Caller, force: Bool, overrun: Overrun?) throws(RecorderError) {
         let deadline = deadline()
         // Under the lock: nest, refuse, or reserve the drive transition.
-        let nested = try table.withWaitableLock { (locked) throws(RecorderError) -> Bool in
+        let nested = try table.withWaitableLock { (locked) throws(RecorderError) -> UInt64? in
             // Another handle's claim under way makes it the holder: refuse at once.
             if let claimant = locked.state.claimant, locked.state.claimantHandle != id {
                 throw .busy("being locked by \(claimant.name) (uid \(claimant.uid))")
             }
             try waitForTransition(locked, until: deadline)
-            return try locked.update { (table) throws(RecorderError) -> Bool in
+            return try locked.update { (table) throws(RecorderError) -> UInt64? in
                 if let holder = table.holder {
                     // One handle, one holder: only the holding handle nests,
                     // and only with its name.
@@ -401,48 +466,96 @@ public final class Recorder: Sendable {
                     }
                     try limits.addLock(uid: locks.uid)
                     addLock(&table, handle: id, caller: caller)
-                    return true
+                    return table.generation
                 }
-                table.transition = deadline
-                table.claimant = Holder(name: name, uid: caller.uid)
-                table.claimantHandle = id
-                return false
+                reserve(&table, Reservation(name: name, handle: id, caller: caller, force: force, deadline: deadline))
+                return nil
             }
         }
-        if nested { return }
-        // The recorder is free and reserved for this call: claim the drive.
-        // A claim that ends after its caller gave up is undone.
+        if let generation = nested {
+            changed(.nest, name, caller.pid, caller.uid, generation: generation)
+            return
+        }
+        try claim(Reservation(name: name, handle: id, caller: caller, force: force, deadline: deadline), overrun: overrun)
+    }
+
+    /// A claim of the free recorder, reserved for one handle.
+    struct Reservation {
+        var name: ClientName
+        var handle: UInt64
+        var caller: Caller
+        var force: Bool
+        var deadline: MonotonicInstant
+        /// The waiter it is for, when it came from `acquire_wait`.
+        var waiter: LockWaiter?
+    }
+
+    private func reserve(_ table: inout Table, _ reservation: Reservation) {
+        table.transition = reservation.deadline
+        table.claimant = Holder(name: reservation.name, uid: reservation.caller.uid)
+        table.claimantHandle = reservation.handle
+    }
+
+    /// The recorder has just become free (called under the table's lock):
+    /// reserves it for the first waiter, if there is one.
+    private func handOver(_ table: inout Table) -> Reservation? {
+        guard !table.removed, table.holder == nil, table.transition == nil, !table.waiters.isEmpty else { return nil }
+        let waiter = table.waiters.removeFirst()
+        let reservation = Reservation(name: waiter.name, handle: waiter.handle, caller: waiter.caller, force: waiter.force,
+                                      deadline: deadline(), waiter: waiter)
+        reserve(&table, reservation)
+        return reservation
+    }
+
+    /// Claims the drive for the waiter the recorder was handed over to, and
+    /// tells it the outcome.
+    private func serve(_ reservation: Reservation) {
+        let outcome = Result { () throws(RecorderError) in
+            try refusalsLogged("acquire_wait", reservation.caller, refusing: reservation.name) { () throws(RecorderError) in
+                try claim(reservation, overrun: nil)
+            }
+        }
+        if case .failure(let error) = outcome { reservation.waiter?.complete(error) } else { reservation.waiter?.complete(nil) }
+    }
+
+    /// Claims the drive for a reservation. A claim that ends after its
+    /// caller gave up is undone. A claim that fails leaves the recorder free
+    /// for the next waiter.
+    private func claim(_ reservation: Reservation, overrun: Overrun?) throws(RecorderError) {
+        let (name, id, caller, deadline) = (reservation.name, reservation.handle, reservation.caller, reservation.deadline)
         let claimed = calls.call(deadline: deadline, overrun: overrun, { [self] () throws(DriveError) in
-            try claimDrive(force: force, deadline: deadline)
+            try claimDrive(force: reservation.force, deadline: deadline)
         }, late: { [self] result in
             if case .success = result { drive.unclaim() }
             endTransition()
         })
         guard let claimed else { throw .timedOut }
         var outcome = claimed.mapError(mapLogging)
-        let undo = table.withLock { table -> Bool in
+        let (undo, generation) = table.withLock { table -> (Bool, UInt64) in
             table.transition = nil
             table.claimant = nil
             table.claimantHandle = nil
             self.table.broadcast()
-            guard case .success = outcome else { return false }
+            guard case .success = outcome else { return (false, 0) }
             if table.removed {
                 outcome = .failure(.noDevice)
-                return true
+                return (true, 0)
             }
             do throws(RecorderError) {
                 try limits.addLock(uid: caller.uid)
             } catch {
                 outcome = .failure(error)
-                return true
+                return (true, 0)
             }
             table.holder = Holder(name: name, uid: caller.uid)
             table.generation += 1
             addLock(&table, handle: id, caller: caller)
-            return false
+            return (false, table.generation)
         }
         if undo { drive.unclaim() }
+        if case .failure = outcome, let next = table.withLock({ handOver(&$0) }) { serve(next) }
         try outcome.get()
+        changed(.lock, name, caller.pid, caller.uid, generation: generation)
         logger.debug("locked", metadata: ["owner": "\(name)", "pid": "\(caller.pid)", "uid": "\(caller.uid)"])
     }
 
@@ -486,12 +599,27 @@ public final class Recorder: Sendable {
     }
 
     private func endTransition() {
-        table.withLock { table in
+        let next = table.withLock { table -> Reservation? in
             table.transition = nil
             table.claimant = nil
             table.claimantHandle = nil
             self.table.broadcast()
+            return handOver(&table)
         }
+        if let next { serve(next) }
+    }
+
+    /// The number of lock state changes so far: it moves whenever `owner`,
+    /// `lockcount`, `holders` or `generation` may have.
+    public var changes: UInt64 { changeCount.load(ordering: .acquiring) }
+
+    private func changed(_ kind: RecorderEvent.Kind, _ name: ClientName, _ pid: Int32, _ uid: UInt32, generation: UInt64) {
+        changed(RecorderEvent(kind: kind, recorder: self.name, name: name, pid: pid, uid: uid, generation: generation))
+    }
+
+    private func changed(_ event: RecorderEvent) {
+        if event.kind != .refused { changeCount.add(1, ordering: .releasing) }
+        observer?.recorderChanged(event)
     }
 
     /// A generation base that no earlier daemon since boot has reached for
@@ -515,13 +643,20 @@ public final class Recorder: Sendable {
 
     /// Logs each refusal once, with who asked and why. The reason never
     /// holds bytes a client wrote, except a name that passed validation.
-    private func refusalsLogged(_ operation: String, _ caller: Caller, _ body: () throws(RecorderError) -> Void) throws(RecorderError) {
+    /// A refusal (EBUSY) of a lock for `name` is also an event.
+    private func refusalsLogged<T>(_ operation: String, _ caller: Caller, refusing name: ClientName? = nil,
+                                   _ body: () throws(RecorderError) -> T) throws(RecorderError) -> T {
         do {
-            try body()
+            return try body()
         } catch {
             logger.notice("refused", metadata: [
                 "op": "\(operation)", "pid": "\(caller.pid)", "uid": "\(caller.uid)", "reason": "\(error)",
             ])
+            if case .busy = error, let name, observer != nil {
+                let (holder, generation) = table.withLock { ($0.holder?.name ?? $0.claimant?.name, $0.generation) }
+                changed(RecorderEvent(kind: .refused, recorder: self.name, name: name, pid: caller.pid, uid: caller.uid,
+                                      generation: generation, holder: holder))
+            }
             throw error
         }
     }

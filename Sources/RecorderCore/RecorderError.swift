@@ -26,6 +26,8 @@ public enum RecorderError: Error, Equatable, Sendable {
     case tooManyHandles(Int)
     /// The caller's uid holds as many locks as it may (ENOLCK).
     case tooManyLocks(Int)
+    /// A wait for the lock was interrupted (a signal to the writer).
+    case interrupted
 }
 
 extension RecorderError: CustomStringConvertible {
@@ -41,6 +43,7 @@ extension RecorderError: CustomStringConvertible {
         case .outOfMemory: "out of memory"
         case .io(let why): "drive failure: \(why)"
         case .unsupported: "the device does not support this"
+        case .interrupted: "the wait was interrupted"
         case .tooManyHandles(let limit): "the user has \(limit) handles open, the most allowed"
         case .tooManyLocks(let limit): "the user holds \(limit) locks, the most allowed"
         }

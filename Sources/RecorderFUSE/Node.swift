@@ -11,6 +11,7 @@ struct Inode: Hashable, Sendable {
 
     static let root = Inode(rawValue: fuse_ino_t(FUSE_ROOT_ID))
     static let byID = Inode(rawValue: 2)
+    static let events = Inode(rawValue: 3)
     private static let shift: fuse_ino_t = 5
     private static let linkCode: fuse_ino_t = 31
 
@@ -24,10 +25,14 @@ struct Inode: Hashable, Sendable {
 
     init(linkOf slot: Int) { rawValue = fuse_ino_t(slot + 1) << Self.shift | Self.linkCode }
 
+    /// The recorder slot of a directory, file or link.
+    var slot: Int { Int(rawValue >> Self.shift) - 1 }
+
     /// What this inode is, if it can exist.
     var node: Node? {
         if self == .root { return .root }
         if self == .byID { return .byID }
+        if self == .events { return .events }
         let slot = Int(rawValue >> Self.shift) - 1
         guard slot >= 0 else { return nil }
         let low = rawValue & ((1 << Self.shift) - 1)
@@ -42,6 +47,8 @@ struct Inode: Hashable, Sendable {
 enum Node: Equatable {
     case root
     case byID
+    /// MOUNT/events
+    case events
     case directory(slot: Int)
     case file(RecorderFile, slot: Int)
     /// by-id/ID → ../NAME
@@ -54,6 +61,7 @@ enum RecorderFile: Int, CaseIterable, Sendable {
     case owner, lockcount, acquire, acquireForce, release
     case device, vendor, model, revision, serial, capabilities, media, sg, volumes
     case holders, generation, eject, closetray
+    case acquireWait
 
     var name: String {
         switch self {
@@ -75,6 +83,7 @@ enum RecorderFile: Int, CaseIterable, Sendable {
         case .generation: "generation"
         case .eject: "eject"
         case .closetray: "closetray"
+        case .acquireWait: "acquire_wait"
         }
     }
 
@@ -83,11 +92,17 @@ enum RecorderFile: Int, CaseIterable, Sendable {
     /// Control files are written, value files are read.
     var isControl: Bool {
         switch self {
-        case .acquire, .acquireForce, .release, .eject, .closetray: true
+        case .acquire, .acquireForce, .acquireWait, .release, .eject, .closetray: true
         default: false
         }
     }
 
     /// Opens of this file own locks.
-    var takesLocks: Bool { self == .acquire || self == .acquireForce }
+    var takesLocks: Bool { self == .acquire || self == .acquireForce || self == .acquireWait }
+
+    /// A write waits for its turn instead of answering EBUSY.
+    var waits: Bool { self == .acquireWait }
+
+    /// poll(2) tells when the value changes.
+    var isPollable: Bool { self == .owner || self == .lockcount || self == .holders || self == .generation }
 }

@@ -25,7 +25,8 @@ enum Operations {
             fileSystem(req).open(Request(req!), inode: Inode(rawValue: inode), info: info!)
         }
         ops.read = { req, inode, size, offset, info in
-            fileSystem(req).read(Request(req!), inode: Inode(rawValue: inode), size: size, offset: Int(offset), handle: info!.pointee.fh)
+            fileSystem(req).read(Request(req!), inode: Inode(rawValue: inode), size: size, offset: Int(offset),
+                                 handle: info!.pointee.fh, flags: info!.pointee.flags)
         }
         ops.write = { req, inode, buffer, size, _, info in
             fileSystem(req).write(Request(req!), inode: Inode(rawValue: inode),
@@ -35,6 +36,9 @@ enum Operations {
         ops.flush = { req, _, _ in Request(req!).succeed() }
         ops.release = { req, inode, info in
             fileSystem(req).release(Request(req!), inode: Inode(rawValue: inode), handle: info!.pointee.fh)
+        }
+        ops.poll = { req, inode, info, pollHandle in
+            fileSystem(req).poll(Request(req!), inode: Inode(rawValue: inode), handle: info!.pointee.fh, pollHandle: pollHandle)
         }
         ops.readdir = { req, inode, size, offset, _ in
             fileSystem(req).readdir(Request(req!), inode: Inode(rawValue: inode), size: size, offset: Int(offset))

@@ -14,9 +14,16 @@ public final class RecorderFileSystem: Sendable {
     let attributeTimeout: Double
     let mountTime: timespec
     let logger: Logger
+    /// Every handle counts in its user's usage.
+    let limits: UsageLimits
+    /// `events`, and the pollers of value files.
+    let events: EventHub
 
-    public init(recorders: RecorderSet, attributeTimeout: Double = 1.0, logger: Logger) {
+    public init(recorders: RecorderSet, limits: UsageLimits, events: EventHub, attributeTimeout: Double = 1.0,
+                logger: Logger) {
         self.recorders = recorders
+        self.limits = limits
+        self.events = events
         self.attributeTimeout = attributeTimeout
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
@@ -45,6 +52,9 @@ public final class RecorderFileSystem: Sendable {
         case .byID:
             attributes.st_mode = S_IFDIR | 0o555
             attributes.st_nlink = 2
+        case .events:
+            attributes.st_mode = S_IFREG | 0o444
+            attributes.st_nlink = 1
         case .link(let slot):
             guard let entry = recorders.entry(slot: slot), entry.stableID != nil else { return nil }
             attributes.st_mode = S_IFLNK | 0o777
@@ -91,7 +101,11 @@ public final class RecorderFileSystem: Sendable {
         let child: Inode?
         switch parent.node {
         case .root:
-            child = name == "by-id" ? .byID : recorders.slot(named: name).map { Inode(directoryOf: $0) }
+            switch name {
+            case "by-id": child = .byID
+            case "events": child = .events
+            default: child = recorders.slot(named: name).map { Inode(directoryOf: $0) }
+            }
         case .byID:
             child = recorders.slot(stableID: name).map { Inode(linkOf: $0) }
         case .directory(let slot):
@@ -124,6 +138,7 @@ public final class RecorderFileSystem: Sendable {
     }
 
     func open(_ request: consuming Request, inode: Inode, info: UnsafeMutablePointer<fuse_file_info>) {
+        if inode == .events { return openEvents(request, info: info) }
         guard case .file(let file, let slot) = inode.node else { return request.fail(inode.node == nil ? ENOENT : EISDIR) }
         guard let recorder = recorder(slot) else { return request.fail(ENOENT) }
         let access = info.pointee.flags & O_ACCMODE
@@ -137,8 +152,18 @@ public final class RecorderFileSystem: Sendable {
                 return request.fail(error)
             }
             let handle: AnyObject = file.takesLocks
-                ? recorder.makeHandle(countedFor: caller.uid) : ValueHandle(uid: caller.uid, limits: recorder.limits)
+                ? recorder.makeHandle(countedFor: caller.uid)
+                : ValueHandle(uid: caller.uid, limits: recorder.limits, changes: recorder.changes)
             info.pointee.fh = UInt64(UInt(bitPattern: Unmanaged.passRetained(handle).toOpaque()))
+            if file.waits {
+                // Its writes wait: they must not hold the inode's lock against
+                // other writers (FOPEN_PARALLEL_DIRECT_WRITES).
+                if !request.reply(openWithParallelWrites: info.pointee.fh) {
+                    Unmanaged<LockHandle>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(info.pointee.fh))!)
+                        .takeRetainedValue().closed()
+                }
+                return
+            }
         }
         rfs_fi_set_direct_io(info)
         // Nothing happens at close(2) but the RELEASE of the last one, which
@@ -150,21 +175,39 @@ public final class RecorderFileSystem: Sendable {
     /// Counts one more handle of `caller`. At the limit, handles closed
     /// before this open may still be on their way (RELEASE comes after
     /// close(2) returns): they are waited for once, and counted again.
-    private func admit(_ caller: Caller, _ recorder: Recorder) throws(RecorderError) {
+    private func admit(_ caller: Caller, _ recorder: Recorder?) throws(RecorderError) {
         do {
-            try recorder.limits.openHandle(uid: caller.uid)
+            try limits.openHandle(uid: caller.uid)
         } catch {
             rfs_wait_for_earlier_releases(RFS_EVERY_RELEASE)
             do {
-                try recorder.limits.openHandle(uid: caller.uid)
+                try limits.openHandle(uid: caller.uid)
             } catch {
                 logger.notice("refused", metadata: [
-                    "recorder": "\(recorder.name)", "op": "open", "pid": "\(caller.pid)", "uid": "\(caller.uid)",
+                    "recorder": "\(recorder?.name ?? "-")", "op": "open", "pid": "\(caller.pid)", "uid": "\(caller.uid)",
                     "reason": "\(error)",
                 ])
                 throw error
             }
         }
+    }
+
+    /// `events`: a stream from the open onwards, read like a pipe.
+    private func openEvents(_ request: consuming Request, info: UnsafeMutablePointer<fuse_file_info>) {
+        guard info.pointee.flags & O_ACCMODE == O_RDONLY else { return request.fail(EACCES) }
+        let caller = request.caller
+        do {
+            try admit(caller, nil)
+        } catch {
+            return request.fail(error)
+        }
+        let reader = EventsReader(uid: caller.uid, limits: limits)
+        events.add(reader)
+        info.pointee.fh = UInt64(UInt(bitPattern: Unmanaged.passRetained(reader).toOpaque()))
+        rfs_fi_set_direct_io(info)
+        rfs_fi_set_nonseekable(info)
+        rfs_fi_set_noflush(info)
+        request.reply(open: info)
     }
 
     /// The key under which the loop orders a RELEASE (see loop.c): the
@@ -178,7 +221,11 @@ public final class RecorderFileSystem: Sendable {
     /// The key of the RELEASEs a request of recorder `slot` waits for.
     static func orderKey(_ slot: Int) -> UInt64 { UInt64(slot) + 1 }
 
-    func read(_ request: consuming Request, inode: Inode, size: Int, offset: Int, handle: UInt64) {
+    func read(_ request: consuming Request, inode: Inode, size: Int, offset: Int, handle: UInt64, flags: Int32) {
+        if inode == .events {
+            guard let reader = EventsReader.from(handle) else { return request.fail(EBADF) }
+            return reader.read(request, size: size, nonBlocking: flags & O_NONBLOCK != 0)
+        }
         guard case .file(let file, let slot) = inode.node, !file.isControl else { return request.fail(EBADF) }
         guard let recorder = recorder(slot) else { return gone(request, file) }
         guard let value = ValueHandle.from(handle) else { return request.fail(EBADF) }
@@ -207,6 +254,7 @@ public final class RecorderFileSystem: Sendable {
         let recorder = file.takesLocks ? nil : recorder(slot)
         if file.takesLocks && lockHandle == nil { return request.fail(EBADF) }
         if !file.takesLocks && recorder == nil { return gone(request, file) }
+        if file.waits { return waitForLock(request, lockHandle!, data: data, caller: caller) }
         let overrun = request.overrun(written: data.count)
         let outcome = Result { () throws(RecorderError) in
             switch file {
@@ -224,23 +272,85 @@ public final class RecorderFileSystem: Sendable {
         }
     }
 
+    /// A write to `acquire_wait`: answered once the lock is taken (or
+    /// refused for another reason than a holder); until then it waits
+    /// parked, in line behind the writers that came first, and a signal to
+    /// the writer ends the wait with EINTR.
+    private func waitForLock(_ request: consuming Request, _ handle: LockHandle, data: UnsafeRawBufferPointer,
+                             caller: Caller) {
+        let name: ClientName
+        do {
+            name = try ClientName(parsing: data)
+        } catch {
+            logger.notice("refused", metadata: [
+                "recorder": "\(handle.recorder.name)", "op": "acquire_wait", "pid": "\(caller.pid)",
+                "uid": "\(caller.uid)", "reason": "\(error)",
+            ])
+            return request.fail(error)
+        }
+        let count = data.count
+        let parked = ParkedRequest.park(request)
+        let waiter = handle.recorder.acquireWaiting(name, handle: handle, caller: caller, force: false) { outcome in
+            parked.answer { request in
+                if let outcome { fuse_reply_err(request, outcome.errno) } else { fuse_reply_write(request, count) }
+            }
+        }
+        let recorder = handle.recorder
+        parked.listen { recorder.cancel(waiter) }
+    }
+
     func release(_ request: consuming Request, inode: Inode, handle: UInt64) {
-        if handle != 0, case .file(let file, _) = inode.node {
+        if handle != 0 {
             let pointer = UnsafeRawPointer(bitPattern: UInt(handle))!
-            if file.takesLocks {
+            switch inode.node {
+            case .file(let file, _) where file.takesLocks:
                 Unmanaged<LockHandle>.fromOpaque(pointer).takeRetainedValue().closed()
-            } else if !file.isControl {
-                Unmanaged<ValueHandle>.fromOpaque(pointer).takeRetainedValue().closed()
+            case .file(let file, _) where !file.isControl:
+                let value = Unmanaged<ValueHandle>.fromOpaque(pointer).takeRetainedValue()
+                if file.isPollable, let recorder = recorders.recorder(slot: inode.slot) {
+                    events.forgetPoller(value, of: recorder.name)
+                }
+                value.closed()
+            case .events:
+                let reader = Unmanaged<EventsReader>.fromOpaque(pointer).takeRetainedValue()
+                events.remove(reader)
+                reader.closed()
+            default:
+                break
             }
         }
         request.succeed()
+    }
+
+    /// poll(2): value files are always readable, and tell a change since
+    /// the handle's last read (as sysfs does: POLLPRI | POLLERR); `events`
+    /// is readable when an event waits.
+    func poll(_ request: consuming Request, inode: Inode, handle: UInt64, pollHandle raw: OpaquePointer?) {
+        let pollHandle = raw.map(PollHandle.init)
+        if inode == .events {
+            guard let reader = EventsReader.from(handle) else { return request.fail(EBADF) }
+            return request.reply(poll: reader.poll(pollHandle))
+        }
+        let readable = Int32(POLLIN | POLLRDNORM)
+        guard case .file(let file, let slot) = inode.node, file.isPollable, let value = ValueHandle.from(handle) else {
+            pollHandle?.destroy()
+            return request.reply(poll: inode.node == nil ? Int32(POLLERR) : readable)
+        }
+        guard let recorder = recorder(slot) else {
+            pollHandle?.destroy()
+            return request.reply(poll: Int32(POLLERR | POLLHUP))
+        }
+        // Registered first, so that a change right after the look below wakes it.
+        if let pollHandle { events.pollLater(value, of: recorder.name, pollHandle) }
+        let changed = value.changed(since: recorder.changes) { () throws(RecorderError) in try content(of: file, recorder) }
+        request.reply(poll: changed ? readable | Int32(POLLPRI | POLLERR) : readable)
     }
 
     func readdir(_ request: consuming Request, inode: Inode, size: Int, offset: Int) {
         var entries: [(name: String, inode: Inode, mode: mode_t)] = []
         switch inode.node {
         case .root:
-            entries = [(".", .root, S_IFDIR), ("..", .root, S_IFDIR), ("by-id", .byID, S_IFDIR)]
+            entries = [(".", .root, S_IFDIR), ("..", .root, S_IFDIR), ("by-id", .byID, S_IFDIR), ("events", .events, S_IFREG)]
             for entry in recorders.entries {
                 entries.append((entry.recorder.name, Inode(directoryOf: entry.slot), S_IFDIR))
             }
@@ -254,7 +364,7 @@ public final class RecorderFileSystem: Sendable {
             for file in RecorderFile.allCases {
                 entries.append((file.name, Inode(file: file, of: slot), S_IFREG))
             }
-        case .file, .link:
+        case .file, .link, .events:
             return request.fail(ENOTDIR)
         case nil:
             return request.fail(ENOENT)
@@ -305,7 +415,7 @@ public final class RecorderFileSystem: Sendable {
             }.joined().utf8)
         case .generation:
             return line("\(try recorder.snapshot().generation)")
-        case .acquire, .acquireForce, .release, .eject, .closetray:
+        case .acquire, .acquireForce, .acquireWait, .release, .eject, .closetray:
             return []
         }
     }
@@ -338,10 +448,28 @@ final class ValueHandle: Sendable {
     private let uid: UInt32
     private let limits: UsageLimits
     private let rest = Mutex<[UInt8]?>(nil)
+    /// For poll(2): the recorder's change count at open, and a hash of
+    /// what the last read from offset 0 showed.
+    private let seen: Mutex<(changes: UInt64, hash: UInt64?)>
 
-    init(uid: UInt32, limits: UsageLimits) {
+    init(uid: UInt32, limits: UsageLimits, changes: UInt64) {
         self.uid = uid
         self.limits = limits
+        seen = Mutex((changes, nil))
+    }
+
+    /// Whether the value is not what the handle last read (or, before its
+    /// first read, whether the recorder changed since the open).
+    func changed(since changes: UInt64, content: () throws(RecorderError) -> [UInt8]) -> Bool {
+        let (openChanges, hash) = seen.withLock { $0 }
+        guard let hash else { return changes != openChanges }
+        guard let now = try? content() else { return true }
+        return Self.hash(now) != hash
+    }
+
+    /// FNV-1a.
+    static func hash(_ bytes: [UInt8]) -> UInt64 {
+        bytes.reduce(0xcbf2_9ce4_8422_2325 as UInt64) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
     }
 
     /// FUSE RELEASE: the handle no longer counts.
@@ -356,8 +484,10 @@ final class ValueHandle: Sendable {
 
     func read(at offset: Int, count: Int, refresh: () throws(RecorderError) -> [UInt8]) throws(RecorderError) -> ArraySlice<UInt8> {
         let bytes = try rest.withLock { (kept) throws(RecorderError) -> [UInt8] in
-            let bytes = offset == 0 || kept == nil ? try refresh() : kept!
+            let fresh = offset == 0 || kept == nil
+            let bytes = fresh ? try refresh() : kept!
             kept = offset + count < bytes.count ? bytes : nil
+            if fresh { seen.withLock { $0.hash = Self.hash(bytes) } }
             return bytes
         }
         let start = min(offset, bytes.count)

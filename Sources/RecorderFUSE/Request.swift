@@ -41,6 +41,27 @@ struct Request: ~Copyable {
         discard self
     }
 
+    /// Gives up the request for an answer that comes later (`ParkedRequest`).
+    consuming func park() -> fuse_req_t {
+        let raw = self.raw
+        discard self
+        return raw
+    }
+
+    /// Answers an open of a lock file whose writes may wait
+    /// (`acquire_wait`): writes through other handles are not held behind
+    /// them. False when the opener is gone (no RELEASE will come).
+    consuming func reply(openWithParallelWrites handle: UInt64) -> Bool {
+        let sent = rfs_reply_open_parallel_writes(raw, handle)
+        discard self
+        return sent != -ENOENT
+    }
+
+    consuming func reply(poll events: Int32) {
+        fuse_reply_poll(raw, UInt32(events))
+        discard self
+    }
+
     consuming func fail(_ code: Int32) {
         fuse_reply_err(raw, code)
         discard self
@@ -126,6 +147,7 @@ extension RecorderError {
         case .unsupported: EOPNOTSUPP
         case .tooManyHandles: EMFILE
         case .tooManyLocks: ENOLCK
+        case .interrupted: EINTR
         }
     }
 }

@@ -48,6 +48,15 @@ void rfs_set_release_key(uint64_t (*key)(uint64_t nodeid, uint64_t fh));
 /// Bit fields of fuse_file_info, which Swift cannot set portably.
 void rfs_fi_set_direct_io(struct fuse_file_info *fi);
 void rfs_fi_set_noflush(struct fuse_file_info *fi);
+void rfs_fi_set_nonseekable(struct fuse_file_info *fi);
+
+/// Answers an open as fuse_reply_open does (direct I/O, no FLUSH), and lets
+/// writes through the handle run in parallel: FOPEN_PARALLEL_DIRECT_WRITES,
+/// which libfuse 3.14's fuse_file_info cannot carry, so that a write that
+/// waits in the daemon does not hold the inode's lock against the writes of
+/// other handles. Returns fuse_reply_iov's result (-ENOENT when the opener
+/// was interrupted: the handle will get no RELEASE).
+int rfs_reply_open_parallel_writes(fuse_req_t req, uint64_t fh);
 
 /// Connection settings: O_TRUNC in open flags instead of a separate SETATTR;
 /// no splice, so that the loop sees each request's header; background

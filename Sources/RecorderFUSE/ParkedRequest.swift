@@ -1,0 +1,68 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CFuseShim
+import Synchronization
+
+/// A request whose answer comes later, from another thread: a write to
+/// `acquire_wait` waiting its turn, a read of `events` waiting for an event.
+/// It holds no thread while it waits.
+///
+/// Exactly one answer is given, by whoever comes first: the event it waits
+/// for, or an INTERRUPT from the kernel (the writer got a signal), which
+/// runs `interrupted`. libfuse calls the interrupt function with only the
+/// request, and may call it just after another thread answered; so parked
+/// requests are found by their request in one registry, and one that has
+/// been answered is no longer there.
+final class ParkedRequest: Sendable {
+    private let raw: UInt
+    private let answered = Atomic<Bool>(false)
+    private let onInterrupt: Mutex<(@Sendable () -> Void)?>
+
+    private static let registry = Mutex<[UInt: ParkedRequest]>([:])
+
+    private init(_ raw: fuse_req_t) {
+        self.raw = UInt(bitPattern: raw)
+        onInterrupt = Mutex(nil)
+    }
+
+    /// Parks `request`. `interrupted` runs at most once, when the kernel
+    /// interrupts it before it is answered; it should end the wait, which
+    /// then answers (EINTR).
+    static func park(_ request: consuming Request) -> ParkedRequest {
+        let parked = ParkedRequest(request.park())
+        _ = registry.withLock { $0[parked.raw] = parked }
+        return parked
+    }
+
+    /// Starts listening for the kernel's INTERRUPT; call once whatever the
+    /// wait needs is set up. If the interrupt came already, `interrupted`
+    /// runs now, on this thread.
+    func listen(interrupted: @escaping @Sendable () -> Void) {
+        onInterrupt.withLock { $0 = interrupted }
+        guard !answered.load(ordering: .acquiring) else { return }
+        fuse_req_interrupt_func(request, { req, _ in
+            guard let req else { return }
+            let parked = ParkedRequest.registry.withLock { $0[UInt(bitPattern: req)] }
+            parked?.onInterrupt.withLock { $0 }?()
+        }, nil)
+    }
+
+    private var request: fuse_req_t { fuse_req_t(bitPattern: raw)! }
+
+    /// Answers with `body` unless the request has been answered already;
+    /// whether it answered.
+    @discardableResult
+    func answer(_ body: (fuse_req_t) -> Void) -> Bool {
+        guard !answered.exchange(true, ordering: .acquiringAndReleasing) else { return false }
+        _ = Self.registry.withLock { $0.removeValue(forKey: raw) }
+        onInterrupt.withLock { $0 = nil }
+        body(request)
+        return true
+    }
+
+    @discardableResult
+    func fail(_ code: Int32) -> Bool {
+        answer { fuse_reply_err($0, code) }
+    }
+}
