@@ -23,10 +23,11 @@ struct RecorderFS: ParsableCommand {
         // The background copy of `mount --daemon` keeps nothing of its caller.
         if let readiness = ReadinessPipe.inherited { Daemon.detach(keeping: readiness.descriptor) }
         // Arguments are quoted back in messages: none may carry a control
-        // byte. The command after `--` (of `hold`) is not quoted, and reaches
-        // the program it runs byte for byte.
-        let options = CommandLine.arguments.dropFirst().prefix { $0 != "--" }
-        if options.contains(where: { $0.utf8.contains { $0 < 0x20 || $0 == 0x7f } }) {
+        // byte. The command after the `--` of `hold` is not quoted, and
+        // reaches the program it runs byte for byte, as with flock(1).
+        var quoted = CommandLine.arguments.dropFirst()
+        if quoted.first == "hold" { quoted = quoted.prefix { $0 != "--" } }
+        if quoted.contains(where: { $0.utf8.contains { $0 < 0x20 || $0 == 0x7f } }) {
             printError("recorderfs: an argument holds a control character (a newline, an escape, …).")
             Glibc.exit(ExitCode.validationFailure.rawValue)
         }
