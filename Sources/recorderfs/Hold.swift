@@ -53,9 +53,11 @@ struct Hold: ParsableCommand {
                 let label = directory.split(separator: "/").last.map(String.init) ?? directory
                 if code == EBUSY {
                     let owner = readValue("\(directory)/owner") ?? ""
-                    let why = owner.isEmpty
-                        ? "a volume of the drive is mounted, or another program holds it"
-                        : "held by \(owner.dropLast())"
+                    let device = readValue("\(directory)/device").map { String($0.prefix { $0 != "\n" }) }
+                    let outsider = device.flatMap { FlockHolder.exclusive(ofPath: $0) }
+                    let why = !owner.isEmpty ? "held by \(owner.dropLast())"
+                        : outsider.map { "held outside recorderfs by \($0)" }
+                        ?? "a volume of the drive is mounted, or another program holds it"
                     throw Failure("\(label) is busy: \(why).", status: Self.busyStatus)
                 }
                 throw Failure("cannot lock \(label): \(errorText(code)).")
