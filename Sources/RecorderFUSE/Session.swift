@@ -26,12 +26,14 @@ public struct MountOptions: Sendable {
 
 public enum SessionError: Error, CustomStringConvertible {
     case cannotCreate
-    case cannotMount(String)
+    /// The mountpoint, and what libfuse or fusermount3 said, if anything.
+    case cannotMount(String, reason: String?)
 
     public var description: String {
         switch self {
         case .cannotCreate: "libfuse could not create a session"
-        case .cannotMount(let path): "cannot mount on \(path)"
+        case .cannotMount(let path, let reason?): "cannot mount on \(path): \(reason)"
+        case .cannotMount(let path, nil): "cannot mount on \(path)"
         }
     }
 }
@@ -47,6 +49,7 @@ public final class Session {
     private let userdata: Unmanaged<RecorderFileSystem>
     public let mountPoint: String
     private var mounted = false
+    private var signalHandlersInstalled = false
 
     public init(fileSystem: RecorderFileSystem, mountPoint: String, options: MountOptions) throws(SessionError) {
         self.fileSystem = fileSystem
@@ -75,18 +78,19 @@ public final class Session {
             userdata.release()
             throw .cannotCreate
         }
+        // From here on every stored property is set: a throw releases the
+        // object and deinit tears down what was set up (once).
         self.session = session
-        guard fuse_set_signal_handlers(session) == 0 else {
-            fuse_session_destroy(session)
-            userdata.release()
-            throw .cannotCreate
+        guard fuse_set_signal_handlers(session) == 0 else { throw .cannotCreate }
+        signalHandlersInstalled = true
+        // libfuse and fusermount3 explain a failed mount on stderr, in lines
+        // of their own: caught, and made part of the one error.
+        let (status, said) = StandardErrorCapture.around { fuse_session_mount(session, mountPoint) }
+        guard status == 0 else {
+            said.others.forEach(StandardErrorCapture.write)
+            throw .cannotMount(mountPoint, reason: said.reason)
         }
-        guard fuse_session_mount(session, mountPoint) == 0 else {
-            fuse_remove_signal_handlers(session)
-            fuse_session_destroy(session)
-            userdata.release()
-            throw .cannotMount(mountPoint)
-        }
+        StandardErrorCapture.write(said.all)
         mounted = true
         let notifier = KernelNotifier(session: session)
         fileSystem.recorders.observe { notifier.changed($0) }
@@ -103,7 +107,7 @@ public final class Session {
 
     deinit {
         fileSystem.recorders.observe(nil)
-        fuse_remove_signal_handlers(session)
+        if signalHandlersInstalled { fuse_remove_signal_handlers(session) }
         if mounted { fuse_session_unmount(session) }
         fuse_session_destroy(session)
         userdata.release()
@@ -132,5 +136,63 @@ private struct KernelNotifier: @unchecked Sendable {
             }
             _ = fuse_lowlevel_notify_inval_inode(session, Inode.root.rawValue, 0, 0)
         }
+    }
+}
+
+/// Catches what is written to stderr (fd 2, by this process and the children
+/// it starts, such as fusermount3) while a call runs.
+enum StandardErrorCapture {
+    struct Said {
+        /// Everything, as written.
+        var all = ""
+        /// The last line of libfuse or fusermount3 ("fuse: ...",
+        /// "fusermount3: ..."), without that prefix, the period and any
+        /// control byte; nil when they said nothing.
+        var reason: String?
+        /// The other lines (the daemon's own log), each ending in a newline.
+        var others: [String] = []
+    }
+
+    static func around<T>(_ body: () -> T) -> (T, Said) {
+        guard let file = tmpfile() else { return (body(), Said()) }
+        defer { fclose(file) }
+        let saved = dup(STDERR_FILENO)
+        guard saved >= 0 else { return (body(), Said()) }
+        defer { close(saved) }
+        fflush(nil)
+        dup2(fileno(file), STDERR_FILENO)
+        let result = body()
+        fflush(nil)
+        dup2(saved, STDERR_FILENO)
+
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let descriptor = fileno(file)
+        var offset: off_t = 0
+        while true {
+            let count = pread(descriptor, &buffer, buffer.count, offset)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            bytes += buffer[0..<count]
+            offset += off_t(count)
+        }
+        var said = Said(all: String(decoding: bytes, as: UTF8.self))
+        for line in said.all.split(separator: "\n") {
+            var text = Substring(line)
+            if let prefix = ["fusermount3: ", "fusermount: ", "fuse: "].first(where: { text.hasPrefix($0) }) {
+                text = text.dropFirst(prefix.count)
+                while text.hasSuffix(".") || text.hasSuffix(" ") { text = text.dropLast() }
+                let clean = String(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f })
+                if !clean.isEmpty { said.reason = clean }
+            } else {
+                said.others.append(line + "\n")
+            }
+        }
+        return (result, said)
+    }
+
+    static func write(_ text: String) {
+        guard !text.isEmpty else { return }
+        _ = text.withCString { Glibc.write(STDERR_FILENO, $0, strlen($0)) }
     }
 }

@@ -30,17 +30,21 @@ enum Daemon {
         defer { posix_spawnattr_destroy(&attributes) }
         posix_spawnattr_setflags(&attributes, spawnSetSID)
 
-        let arguments = CommandLine.arguments.filter { $0 != "--daemon" }
-        var cArguments = arguments.map { strdup($0) } + [nil]
-        defer { cArguments.forEach { free($0) } }
+        // The arguments as received, byte for byte, without --daemon.
+        let argv = CommandLine.unsafeArgv
+        var cArguments: [UnsafeMutablePointer<CChar>?] = (0..<Int(CommandLine.argc)).compactMap { argv[$0] }
+            .filter { strcmp($0, "--daemon") != 0 } + [nil]
         var environment = Array((0...).lazy.map { environ[$0] }.prefix { $0 != nil }.map { String(cString: $0!) }
             .filter { !$0.hasPrefix(readyVariable + "=") })
         environment.append("\(readyVariable)=\(childReady)")
         var cEnvironment = environment.map { strdup($0) } + [nil]
         defer { cEnvironment.forEach { free($0) } }
 
+        // The executable itself, not /proc/self/exe: the kernel names the
+        // process after the file it runs (ps, pgrep and top show "exe" else).
+        let executable = resolvedPath("/proc/self/exe") ?? "/proc/self/exe"
         var pid = pid_t()
-        let spawned = posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, &cArguments, &cEnvironment)
+        let spawned = posix_spawn(&pid, executable, &actions, &attributes, &cArguments, &cEnvironment)
         close(writeEnd)
         guard spawned == 0 else { throw Failure("cannot start the daemon: \(errorText(spawned)).") }
 
@@ -51,6 +55,36 @@ enum Daemon {
         // The copy exited before it was ready; it said why on stderr.
         let status = waitStatus(pid)
         exit(status == 0 ? 1 : status)
+    }
+}
+
+extension Daemon {
+    /// The first thing the background copy does: it closes every descriptor
+    /// it did not open (all but stdin, stdout, stderr and `readiness`), so
+    /// that it keeps no file, pipe or socket of its caller open, and is named
+    /// recorderfs whatever the file it runs is called. (It changes to / once
+    /// it has made the paths it was given absolute.)
+    static func detach(keeping readiness: Int32) {
+        var inherited: [Int32] = []
+        if let directory = opendir("/proc/self/fd") {
+            let own = dirfd(directory)
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                if let descriptor = Int32(name), descriptor > STDERR_FILENO, descriptor != readiness, descriptor != own {
+                    inherited.append(descriptor)
+                }
+            }
+            closedir(directory)
+        } else {
+            let limit = min(Int32(clamping: sysconf(Int32(_SC_OPEN_MAX))), 65536)
+            inherited = (STDERR_FILENO + 1..<max(limit, STDERR_FILENO + 1)).filter { $0 != readiness }
+        }
+        inherited.forEach { _ = close($0) }
+        let comm = open("/proc/self/comm", O_WRONLY | O_CLOEXEC)
+        if comm >= 0 {
+            _ = write(comm, "recorderfs", 10)
+            close(comm)
+        }
     }
 }
 

@@ -53,25 +53,33 @@ struct Hold: ParsableCommand {
                 let label = directory.split(separator: "/").last.map(String.init) ?? directory
                 if code == EBUSY {
                     let owner = readValue("\(directory)/owner") ?? ""
-                    let why = owner.isEmpty
-                        ? "a volume of the drive is mounted, or another program holds it"
-                        : "held by \(owner.dropLast())"
+                    let device = readValue("\(directory)/device").map { String($0.prefix { $0 != "\n" }) }
+                    let outsider = device.flatMap { FlockHolder.exclusive(ofPath: $0) }
+                    let why = !owner.isEmpty ? "held by \(owner.dropLast())"
+                        : outsider.map { "held outside recorderfs by \($0)" }
+                        ?? "a volume of the drive is mounted, or another program holds it"
                     throw Failure("\(label) is busy: \(why).", status: Self.busyStatus)
                 }
                 throw Failure("cannot lock \(label): \(errorText(code)).")
             }
-            let status = runProgram(command)
+            // The command as the process received it: `command` holds the
+            // arguments decoded as UTF-8, with any other byte replaced.
+            let raw = rawArgumentsAfterTerminator()
+            let status = runProgram(rawArguments: raw)
             close(handle)
-            if status == 127 && !commandExists(command[0]) {
-                throw Failure("cannot run \(command[0]): no such command.", status: 127)
+            if status == 127, let program = raw.first, let program, !commandExists(cStringBytes(program)) {
+                throw Failure("cannot run \(printable(cStringBytes(program))): no such command.", status: 127)
             }
             throw ExitCode(status)
         }
     }
 
-    private func commandExists(_ name: String) -> Bool {
-        if name.contains("/") { return access(name, X_OK) == 0 }
-        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin"
-        return path.split(separator: ":").contains { access("\($0)/\(name)", X_OK) == 0 }
+    private func commandExists(_ name: [UInt8]) -> Bool {
+        func executable(_ path: [UInt8]) -> Bool {
+            (path + [0]).withUnsafeBufferPointer { $0.withMemoryRebound(to: CChar.self) { access($0.baseAddress!, X_OK) == 0 } }
+        }
+        if name.contains(UInt8(ascii: "/")) { return executable(name) }
+        let path = getenv("PATH").map { cStringBytes($0) } ?? Array("/usr/bin:/bin".utf8)
+        return path.split(separator: UInt8(ascii: ":")).contains { executable(Array($0) + [UInt8(ascii: "/")] + name) }
     }
 }

@@ -10,10 +10,14 @@ import Synchronization
 final class LogDestination: Sendable {
     static let shared = LogDestination()
     private let useSyslog = Atomic<Bool>(false)
+    private nonisolated(unsafe) static let ident = strdup("recorderfs")
 
     /// From now on, log to syslog (facility daemon, ident recorderfs).
     func switchToSyslog() {
-        openlog("recorderfs", LOG_PID, LOG_DAEMON)
+        // openlog keeps the pointer, not the text: an ident that lives as
+        // long as the process (a Swift string literal passed directly is a
+        // temporary, and messages went out with no name).
+        openlog(Self.ident, LOG_PID, LOG_DAEMON)
         useSyslog.store(true, ordering: .releasing)
     }
 

@@ -30,7 +30,7 @@ struct Mount: ParsableCommand {
     @Flag(help: "Also keep an O_EXCL descriptor while locked: the kernel refuses mount(8) and other exclusive openers, the holder's burner too.")
     var exclusive = false
 
-    @Option(help: ArgumentHelp("The deadline of a call into the drive.", valueName: "SECONDS"))
+    @Option(help: ArgumentHelp("The deadline of a call into the drive, 0.001 to 3600.", valueName: "SECONDS"))
     var timeout: Double = 5
 
     @Flag(help: "Let users other than the one mounting use the tree (containers, other users).")
@@ -52,9 +52,18 @@ struct Mount: ParsableCommand {
                 throw ValidationError("The recorder name '\(name)' is given twice.")
             }
         }
-        guard timeout > 0, timeout <= 3600 else {
-            throw ValidationError("--timeout must be between 0 and 3600 seconds.")
+        // A deadline under a millisecond is no deadline a drive can meet.
+        guard timeout >= Self.shortestTimeout, timeout <= Self.longestTimeout else {
+            throw ValidationError("--timeout must be between 0.001 and 3600 seconds.")
         }
+    }
+
+    static let shortestTimeout = 0.001
+    static let longestTimeout = 3600.0
+
+    /// The deadline, exact to the nanosecond.
+    var deadline: Duration {
+        .nanoseconds(Int64((timeout * 1_000_000_000).rounded()))
     }
 
     func run() throws {
@@ -74,15 +83,29 @@ struct Mount: ParsableCommand {
             return logger
         }()
 
-        let mountPoint = try prepareMountPoint(target.mountPoint, logger: logger)
-        for device in devices {
+        let mountPoint = normalizedMountPoint(target.mountPoint)
+        // A node is opened again at each claim: relative to where it was given.
+        let devices = self.devices.map { DeviceSpec(name: $0.name, path: absolutePath($0.path)) }
+        if ReadinessPipe.inherited != nil { chdir("/") }
+
+        // One check-and-mount at a time on a mountpoint: of several mounts
+        // started at once, one mounts and the others find it mounted.
+        let lock = MountPointLock(mountPoint: mountPoint)
+        defer { lock.release() }
+        try prepareMountPoint(mountPoint, given: target.mountPoint, logger: logger)
+        var seen: [dev_t: DeviceSpec] = [:]
+        for (device, given) in zip(devices, self.devices) {
             var info = stat()
             guard stat(device.path, &info) == 0 else {
-                throw Failure("cannot use \(device.path) for \(device.name): \(errorText(errno)).")
+                throw Failure("cannot use \(given.path) for \(device.name): \(errorText(errno)).")
             }
             guard info.st_mode & S_IFMT == S_IFBLK else {
-                throw Failure("cannot use \(device.path) for \(device.name): it is not a block device.")
+                throw Failure("cannot use \(given.path) for \(device.name): it is not a block device.")
             }
+            if let first = seen[info.st_rdev] {
+                throw Failure("--device \(first.name)=\(first.path) and --device \(given.name)=\(given.path) are the same device.")
+            }
+            seen[info.st_rdev] = given
         }
 
         var discs: [VirtualDisc] = []
@@ -101,7 +124,7 @@ struct Mount: ParsableCommand {
             }
         }
 
-        let options = RecorderOptions(exclusive: exclusive, timeout: .milliseconds(Int64(timeout * 1000)))
+        let options = RecorderOptions(exclusive: exclusive, timeout: deadline)
         let recorders = RecorderSet()
         let limits = UsageLimits()
         let discovery = Discovery(set: recorders, selection: RecorderSelection(discover: !noDiscover, patterns: patterns),
@@ -122,19 +145,20 @@ struct Mount: ParsableCommand {
         } catch {
             throw Failure("\(error).")
         }
+        lock.release()
+        // A background daemon logs to syslog from now on: `mounted` too.
+        let readiness = ReadinessPipe.inherited
+        if readiness != nil { LogDestination.shared.switchToSyslog() }
         let names = recorders.entries.map { "\($0.recorder.name)=\($0.recorder.drive.node)" }.joined(separator: " ")
         logger.notice("mounted", metadata: ["mountpoint": "\(mountPoint)", "recorders": "\(names)"])
-        if let readiness = ReadinessPipe.inherited {
-            LogDestination.shared.switchToSyslog()
-            readiness.signalReady()
-        }
+        readiness?.signalReady()
         session.run()
         logger.notice("unmounted", metadata: ["mountpoint": "\(mountPoint)"])
     }
 
-    /// Checks the mountpoint, and removes a stale mount a killed daemon left.
-    private func prepareMountPoint(_ path: String, logger: Logger) throws -> String {
-        let absolute = resolvedPath(path) ?? absolutePath(path)
+    /// Checks the mountpoint (normalised; `given` as the user wrote it), and
+    /// removes a stale mount a killed daemon left.
+    private func prepareMountPoint(_ absolute: String, given path: String, logger: Logger) throws {
         if recorderfsMount(at: absolute) != nil {
             guard !isConnected(absolute) else {
                 throw Failure("recorderfs is already mounted on \(absolute).")
@@ -145,13 +169,12 @@ struct Mount: ParsableCommand {
             }
         }
         var info = stat()
-        guard stat(path, &info) == 0 else {
+        guard stat(absolute, &info) == 0 else {
             throw Failure("the mountpoint \(path) \(errno == ENOENT ? "does not exist" : "cannot be used: \(errorText(errno))").")
         }
         guard info.st_mode & S_IFMT == S_IFDIR else {
             throw Failure("the mountpoint \(path) is not a directory.")
         }
-        return resolvedPath(path) ?? absolute
     }
 }
 
@@ -161,6 +184,11 @@ struct Mount: ParsableCommand {
 struct DeviceSpec: ExpressibleByArgument {
     var name: String
     var path: String
+
+    init(name: String, path: String) {
+        self.name = name
+        self.path = path
+    }
 
     init?(argument: String) {
         guard let equals = argument.firstIndex(of: "="), equals != argument.startIndex else { return nil }

@@ -20,8 +20,14 @@ struct RecorderFS: ParsableCommand {
     /// Errors on the command line are one sentence and a non-zero status
     /// (DESIGN §8); help and version print as usual.
     static func main() {
-        // Arguments are quoted back in messages: none may carry a control byte.
-        if CommandLine.arguments.dropFirst().contains(where: { $0.utf8.contains { $0 < 0x20 || $0 == 0x7f } }) {
+        // The background copy of `mount --daemon` keeps nothing of its caller.
+        if let readiness = ReadinessPipe.inherited { Daemon.detach(keeping: readiness.descriptor) }
+        // Arguments are quoted back in messages: none may carry a control
+        // byte. The command after the `--` of `hold` is not quoted, and
+        // reaches the program it runs byte for byte, as with flock(1).
+        var quoted = CommandLine.arguments.dropFirst()
+        if quoted.first == "hold" { quoted = quoted.prefix { $0 != "--" } }
+        if quoted.contains(where: { $0.utf8.contains { $0 < 0x20 || $0 == 0x7f } }) {
             printError("recorderfs: an argument holds a control character (a newline, an escape, …).")
             Glibc.exit(ExitCode.validationFailure.rawValue)
         }

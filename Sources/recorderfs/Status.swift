@@ -27,7 +27,8 @@ struct Status: ParsableCommand {
 
     func run() throws {
         try reporting {
-            guard let mountPoint = resolvedPath(target.mountPoint), recorderfsMount(at: mountPoint) != nil else {
+            let mountPoint = normalizedMountPoint(target.mountPoint)
+            guard recorderfsMount(at: mountPoint) != nil else {
                 throw Failure("\(target.mountPoint) is not a recorderfs mount.")
             }
             let rows = try recorderNames(in: mountPoint).map { name -> Row in

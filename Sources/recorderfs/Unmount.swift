@@ -11,9 +11,8 @@ struct Unmount: ParsableCommand {
 
     func run() throws {
         try reporting {
-            let mountPoint = resolvedPath(target.mountPoint) ?? absolutePath(target.mountPoint)
-            guard
-                  recorderfsMount(at: mountPoint) != nil else {
+            let mountPoint = normalizedMountPoint(target.mountPoint)
+            guard recorderfsMount(at: mountPoint) != nil else {
                 throw Failure("\(target.mountPoint) is not a recorderfs mount.")
             }
             if umount2(mountPoint, 0) == 0 { return }

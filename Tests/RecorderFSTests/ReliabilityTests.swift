@@ -234,6 +234,12 @@ extension MountedTests {
                 }
                 #expect(named, "log: \(recorder.daemon.log)")
                 try expectFree(recorder)
+                // hold names it too.
+                let hold = try run([MountEnvironment.binary, "hold", "sr0", "--mountpoint", recorder.mountPoint,
+                                    "--name", "Burner", "--", "true"])
+                #expect(hold.status == 75, "\(hold)")
+                #expect(hold.stderr == "recorderfs: sr0 is busy: held outside recorderfs by pid \(outsider.pid) (python3).\n",
+                        "\(hold)")
                 // Let go, the drive can be locked.
                 #expect(try outsider.close(node) == .ok(0))
                 let agent = try recorder.workspace.agent()
