@@ -383,6 +383,11 @@ public final class Recorder: Sendable {
         }
     }
 
+    /// The generation now (also once the recorder went away).
+    public var generation: UInt64 {
+        table.withLock { $0.generation }
+    }
+
     /// Whether the handle `id` holds at least one lock now.
     func holdsLocks(_ id: UInt64) -> Bool {
         table.withLock { $0.handles[id] != nil }

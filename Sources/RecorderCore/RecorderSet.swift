@@ -8,7 +8,7 @@ import Synchronization
 public final class RecorderSet: Sendable {
     public enum Change: Sendable {
         case added(name: String, slot: Int)
-        case removed(name: String, slot: Int, stableID: String?)
+        case removed(name: String, slot: Int, stableID: String?, generation: UInt64)
     }
 
     public struct Entry: Sendable {
@@ -65,7 +65,7 @@ public final class RecorderSet: Sendable {
         }
         guard let entry else { return nil }
         entry.recorder.remove()
-        notify(.removed(name: name, slot: entry.slot, stableID: entry.stableID))
+        notify(.removed(name: name, slot: entry.slot, stableID: entry.stableID, generation: entry.recorder.generation))
         return entry.recorder
     }
 

@@ -31,6 +31,19 @@ public final class EventHub: RecorderObserver {
         for reader in readers.withLock({ Array($0.values) }) { reader.append(line) }
     }
 
+    /// A recorder came or went: `added`, `removed`.
+    func recorderSetChanged(_ change: RecorderSet.Change, _ recorders: RecorderSet) {
+        let event: RecorderEvent
+        switch change {
+        case .added(let name, let slot):
+            let generation = recorders.recorder(slot: slot)?.generation ?? 0
+            event = RecorderEvent(kind: .added, recorder: name, name: nil, pid: 0, uid: 0, generation: generation)
+        case .removed(let name, _, _, let generation):
+            event = RecorderEvent(kind: .removed, recorder: name, name: nil, pid: 0, uid: 0, generation: generation)
+        }
+        recorderChanged(event)
+    }
+
     // MARK: Readers of `events`
 
     func add(_ reader: EventsReader) {

@@ -93,7 +93,11 @@ public final class Session {
         StandardErrorCapture.write(said.all)
         mounted = true
         let notifier = KernelNotifier(session: session)
-        fileSystem.recorders.observe { notifier.changed($0) }
+        let recorders = fileSystem.recorders, events = fileSystem.events
+        recorders.observe { change in
+            notifier.changed(change)
+            events.recorderSetChanged(change, recorders)
+        }
     }
 
     /// Serves requests until SIGTERM, SIGINT or an unmount; then unmounts.
@@ -125,7 +129,7 @@ private struct KernelNotifier: @unchecked Sendable {
             name.withCString { _ = fuse_lowlevel_notify_inval_entry(session, Inode.root.rawValue, $0, strlen($0)) }
             _ = fuse_lowlevel_notify_inval_inode(session, Inode.root.rawValue, 0, 0)
             _ = fuse_lowlevel_notify_inval_inode(session, Inode.byID.rawValue, 0, 0)
-        case .removed(let name, let slot, let stableID):
+        case .removed(let name, let slot, let stableID, _):
             // notify_delete refuses a directory with cached children; dropping
             // the entry is enough, as its inode is never reused.
             name.withCString { _ = fuse_lowlevel_notify_inval_entry(session, Inode.root.rawValue, $0, strlen($0)) }

@@ -127,17 +127,18 @@ struct Mount: ParsableCommand {
         let options = RecorderOptions(exclusive: exclusive, timeout: deadline)
         let recorders = RecorderSet()
         let limits = UsageLimits()
+        let events = EventHub()
         let discovery = Discovery(set: recorders, selection: RecorderSelection(discover: !noDiscover, patterns: patterns),
                                   logger: logger) { name, node in
             Recorder(name: name, drive: BlockDrive(node: node), options: options, limits: limits,
-                     generationBase: Recorder.clockGeneration(), logger: logger)
+                     generationBase: Recorder.clockGeneration(), observer: events, logger: logger)
         }
         discovery.start(pinned: drives.map { Discovery.Pinned(name: $0.0, node: $0.1.node) })
         defer {
             discovery.stop()
             recorders.removeAll()
         }
-        let fileSystem = RecorderFileSystem(recorders: recorders, logger: logger)
+        let fileSystem = RecorderFileSystem(recorders: recorders, limits: limits, events: events, logger: logger)
         let session: Session
         do {
             session = try Session(fileSystem: fileSystem, mountPoint: mountPoint,
