@@ -91,6 +91,8 @@ public final class Recorder: Sendable {
         var transition: MonotonicInstant?
         /// Who the claim under way is for, while the drive is being claimed.
         var claimant: Holder?
+        /// The handle the claim under way is for.
+        var claimantHandle: UInt64?
         /// Numbers the handles in the order of their first lock.
         var nextSequence: UInt64 = 0
         var removed = false
@@ -385,22 +387,25 @@ public final class Recorder: Sendable {
         let deadline = deadline()
         // Under the lock: nest, refuse, or reserve the drive transition.
         let nested = try table.withWaitableLock { (locked) throws(RecorderError) -> Bool in
-            // Someone else's claim under way makes them the holder: refuse at once.
-            if let claimant = locked.state.claimant, claimant.name != name || claimant.uid != caller.uid {
+            // Another handle's claim under way makes it the holder: refuse at once.
+            if let claimant = locked.state.claimant, locked.state.claimantHandle != id {
                 throw .busy("being locked by \(claimant.name) (uid \(claimant.uid))")
             }
             try waitForTransition(locked, until: deadline)
             return try locked.update { (table) throws(RecorderError) -> Bool in
                 if let holder = table.holder {
-                    guard holder.name == name && holder.uid == caller.uid else {
+                    // One handle, one holder: only the holding handle nests,
+                    // and only with its name.
+                    guard let locks = table.handles[id], holder.name == name else {
                         throw .busy("held by \(holder.name) (uid \(holder.uid))")
                     }
-                    try limits.addLock(uid: caller.uid)
+                    try limits.addLock(uid: locks.uid)
                     addLock(&table, handle: id, caller: caller)
                     return true
                 }
                 table.transition = deadline
                 table.claimant = Holder(name: name, uid: caller.uid)
+                table.claimantHandle = id
                 return false
             }
         }
@@ -418,6 +423,7 @@ public final class Recorder: Sendable {
         let undo = table.withLock { table -> Bool in
             table.transition = nil
             table.claimant = nil
+            table.claimantHandle = nil
             self.table.broadcast()
             guard case .success = outcome else { return false }
             if table.removed {
@@ -483,6 +489,7 @@ public final class Recorder: Sendable {
         table.withLock { table in
             table.transition = nil
             table.claimant = nil
+            table.claimantHandle = nil
             self.table.broadcast()
         }
     }
