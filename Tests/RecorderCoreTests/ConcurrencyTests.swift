@@ -48,7 +48,8 @@ struct ConcurrencyTests {
                 do {
                     try handle.acquire(name, caller: caller, force: Bool.random(using: &random))
                 } catch where error.kind == .busy {
-                    // Held by the other name.
+                    // Held, or being locked, through another handle, or
+                    // held under the other name.
                 } catch {
                     findings.record("acquire: \(error)")
                 }
@@ -69,6 +70,8 @@ struct ConcurrencyTests {
                 do {
                     let holders = try recorder.holders()
                     if holders.contains(where: { $0.count <= 0 }) { findings.record("empty holder: \(holders)") }
+                    // One handle, one holder.
+                    if holders.count > 1 { findings.record("more than one holder: \(holders)") }
                 } catch {
                     findings.record("holders: \(error)")
                 }

@@ -100,21 +100,31 @@ struct DeadlineTests {
         #expect(drive.violations.isEmpty)
     }
 
+    /// Who writes while a claim hangs: through the claim's own handle, with
+    /// its name; through another handle with the same name and uid (one
+    /// handle, one holder: that is someone else); another name and uid.
+    enum LateWriter: String, CaseIterable, Sendable, CustomTestStringConvertible {
+        case sameHandle, sameNameOtherHandle, otherName
+        var testDescription: String { rawValue }
+    }
+
     /// While the claim hangs past its deadline, a new writer does not queue
     /// behind it for a deadline of its own: it fails at once, with
-    /// ETIMEDOUT for the claim's own holder, EBUSY for anyone else.
-    @Test(arguments: [false, true])
-    func whileAClaimHangsNewAcquiresFailAtOnce(sameName: Bool) throws {
+    /// ETIMEDOUT through the claim's own handle, EBUSY through any other.
+    @Test(arguments: LateWriter.allCases)
+    func whileAClaimHangsNewAcquiresFailAtOnce(writer: LateWriter) throws {
         let (recorder, drive, gate) = Self.hangingClaim()
         defer { gate.open() }
-        Self.acquireTimesOut(recorder.makeHandle())
+        let claiming = recorder.makeHandle()
+        Self.acquireTimesOut(claiming)
         try #require(gate.waiting == 1)
 
-        let (name, caller) = sameName ? (F.appA, F.alice) : (F.appB, F.bob)
-        let expected: RecorderError = sameName ? .timedOut : .busy("being locked by AppA (uid 1000)")
+        let (name, caller) = writer == .otherName ? (F.appB, F.bob) : (F.appA, F.alice)
+        let handle = writer == .sameHandle ? claiming : recorder.makeHandle()
+        let expected: RecorderError = writer == .sameHandle ? .timedOut : .busy("being locked by AppA (uid 1000)")
         let start = MonotonicInstant.now
         let error = expectFailure(expected.kind) { () throws(RecorderError) in
-            try recorder.makeHandle().acquire(name, caller: caller, force: false)
+            try handle.acquire(name, caller: caller, force: false)
         }
         let took = elapsed(since: start)
         #expect(error == expected)

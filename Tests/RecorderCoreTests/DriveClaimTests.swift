@@ -162,15 +162,23 @@ struct DriveClaimTests {
     // MARK: Concurrent claims and deadlines
 
     /// While the drive is being claimed, a second writer of the same name
-    /// waits for the claim and then nests; it never claims a second time.
+    /// through the same handle (an inherited descriptor) waits for the claim
+    /// and then nests; it never claims a second time. Through another handle,
+    /// the same name and uid is refused at once (one handle, one holder).
     @Test func aWriterDuringTheClaimWaitsThenNests() throws {
         let (recorder, drive) = F.recorder()
         let gate = Gate()
         drive.onClaim { gate.pass() }
 
-        let first = spawnAcquire(recorder.makeHandle(), F.appA, F.alice)
+        let handle = recorder.makeHandle()
+        let first = spawnAcquire(handle, F.appA, F.alice)
         #expect(eventually { gate.waiting == 1 })
-        let second = spawnAcquire(recorder.makeHandle(), F.appA, F.aliceAgain)
+        let other = recorder.makeHandle()
+        let refused = expectFailure(.busy) { () throws(RecorderError) in
+            try other.acquire(F.appA, caller: F.aliceAgain, force: false)
+        }
+        #expect(refused == .busy("being locked by AppA (uid 1000)"))
+        let second = spawnAcquire(handle, F.appA, F.aliceAgain)
         // A reader does not wait for the drive: it sees the recorder still free.
         #expect(recorder.state() == free)
         gate.open()
@@ -209,20 +217,25 @@ struct DriveClaimTests {
     }
 
     /// A drive that does not answer never hangs a worker past the deadline:
-    /// the writer whose claim hangs and the writer waiting behind it both get
-    /// ETIMEDOUT, and the claim that completes late is undone.
+    /// the writer whose claim hangs and the writer waiting behind it through
+    /// the same handle both get ETIMEDOUT (another handle is refused at once),
+    /// and the claim that completes late is undone.
     @Test func aWriterWaitingOnAHungClaimTimesOut() throws {
         let timeout = Duration.milliseconds(300)
         let (recorder, drive) = F.recorder(timeout: timeout)
         let gate = Gate()
         drive.onClaim { gate.pass() }
 
-        let first = spawnAcquire(recorder.makeHandle(), F.appA, F.alice)
+        let handle = recorder.makeHandle()
+        let first = spawnAcquire(handle, F.appA, F.alice)
         #expect(eventually { gate.waiting == 1 })
+        expectFailure(.busy) { () throws(RecorderError) in
+            try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: false)
+        }
 
         let start = MonotonicInstant.now
         let error = expectFailure(.timedOut) { () throws(RecorderError) in
-            try recorder.makeHandle().acquire(F.appA, caller: F.alice, force: false)
+            try handle.acquire(F.appA, caller: F.alice, force: false)
         }
         #expect(error == .timedOut)
         // It waits no longer than the hung claim's own deadline.

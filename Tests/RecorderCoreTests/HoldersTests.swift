@@ -36,13 +36,15 @@ func epochSecond() -> Int {
 
 extension Recorder {
     /// The records of `holders`, which must be readable, checked against the
-    /// snapshot: their counts add up to `lockCount`, and each `since` is a
-    /// plausible wall-clock second (not in the future, not before `earliest`).
+    /// snapshot: one handle, one holder, so at most one record; its count is
+    /// `lockCount`, and its `since` is a plausible wall-clock second (not in
+    /// the future, not before `earliest`).
     func holderRows(since earliest: Int, sourceLocation: SourceLocation = #_sourceLocation) -> [HolderRow] {
         do {
             let records = try holders()
             let snapshot = try snapshot()
             let now = epochSecond()
+            #expect(records.count <= 1, "\(records)", sourceLocation: sourceLocation)
             #expect(records.map(\.count).reduce(0, +) == snapshot.lockCount, sourceLocation: sourceLocation)
             for record in records {
                 #expect(record.name == snapshot.holder?.name, sourceLocation: sourceLocation)
@@ -58,7 +60,8 @@ extension Recorder {
     }
 }
 
-/// Issue C: `holders`, one record per handle that holds locks, oldest first.
+/// Issue C: `holders`, one record per handle that holds locks; since issue I
+/// (one handle, one holder) at most one.
 @Suite("Holders")
 struct HoldersTests {
     typealias F = Fixture
@@ -89,38 +92,39 @@ struct HoldersTests {
         #expect(try recorder.holders().first?.since == records.first?.since)
     }
 
-    @Test func twoHandlesAreTwoRecordsOldestFirst() throws {
+    /// A second handle of the same name and uid is refused: still one
+    /// record, the first handle's, with its own count.
+    @Test func twoHandlesAreStillOneRecord() throws {
         let (recorder, _) = F.recorder()
         let start = epochSecond()
         let first = recorder.makeHandle()
         let second = recorder.makeHandle()
         try first.acquire(F.appA, caller: F.alice, force: false)
-        try second.acquire(F.appA, caller: F.aliceAgain, force: false)
-        try second.acquire(F.appA, caller: F.aliceAgain, force: false)
+        expectFailure(.busy) { () throws(RecorderError) in
+            try second.acquire(F.appA, caller: F.aliceAgain, force: false)
+        }
+        expectFailure(.busy) { () throws(RecorderError) in
+            try second.acquire(F.appA, caller: F.aliceAgain, force: false)
+        }
         try first.acquire(F.appA, caller: F.alice, force: false)
 
-        #expect(recorder.holderRows(since: start) == [
-            HolderRow(F.appA, F.alice, count: 2),
-            HolderRow(F.appA, F.aliceAgain, count: 2),
-        ])
-        let records = try recorder.holders()
-        #expect(records[0].since <= records[1].since)
+        #expect(recorder.holderRows(since: start) == [HolderRow(F.appA, F.alice, count: 2)])
+        #expect(!second.holdsLocks)
     }
 
-    /// "Oldest" is the first lock of a handle, not the open(2) of its file:
-    /// a handle opened early and written late is the newer holder.
-    @Test func oldestFirstIsByFirstLockNotByOpen() throws {
+    /// The record is that of the handle that took the first lock, not of the
+    /// first open(2): a handle opened early and written late is refused.
+    @Test func theRecordIsByFirstLockNotByOpen() throws {
         let (recorder, _) = F.recorder()
         let start = epochSecond()
         let openedFirst = recorder.makeHandle()
         let openedSecond = recorder.makeHandle()
         try openedSecond.acquire(F.appA, caller: F.aliceAgain, force: false)
-        try openedFirst.acquire(F.appA, caller: F.alice, force: false)
+        expectFailure(.busy) { () throws(RecorderError) in
+            try openedFirst.acquire(F.appA, caller: F.alice, force: false)
+        }
 
-        #expect(recorder.holderRows(since: start) == [
-            HolderRow(F.appA, F.aliceAgain, count: 1),
-            HolderRow(F.appA, F.alice, count: 1),
-        ])
+        #expect(recorder.holderRows(since: start) == [HolderRow(F.appA, F.aliceAgain, count: 1)])
     }
 
     @Test func releaseDropsCountsAndARecordAtZero() throws {
@@ -129,15 +133,15 @@ struct HoldersTests {
         let first = recorder.makeHandle()
         let second = recorder.makeHandle()
         try first.acquire(F.appA, caller: F.alice, force: false)
-        try second.acquire(F.appA, caller: F.aliceAgain, force: false)
-        try second.acquire(F.appA, caller: F.aliceAgain, force: false)
+        try first.acquire(F.appA, caller: F.aliceAgain, force: false)
+        try first.acquire(F.appA, caller: F.aliceAgain, force: false)
+        expectFailure(.busy) { () throws(RecorderError) in
+            try second.acquire(F.appA, caller: F.aliceAgain, force: false)
+        }
 
-        // release drops the most recent lock: the second handle's.
+        // release drops the most recent lock; the record stays the first lock's.
         try recorder.release(F.appA, caller: F.alice)
-        #expect(recorder.holderRows(since: start) == [
-            HolderRow(F.appA, F.alice, count: 1),
-            HolderRow(F.appA, F.aliceAgain, count: 1),
-        ])
+        #expect(recorder.holderRows(since: start) == [HolderRow(F.appA, F.alice, count: 2)])
         try recorder.release(F.appA, caller: F.root)
         #expect(recorder.holderRows(since: start) == [HolderRow(F.appA, F.alice, count: 1)])
         try recorder.release(F.appA, caller: F.alice)
@@ -156,16 +160,22 @@ struct HoldersTests {
         let second = recorder.makeHandle()
         let third = recorder.makeHandle()
         try first.acquire(F.appA, caller: F.alice, force: false)
-        try second.acquire(F.appA, caller: F.aliceAgain, force: false)
-        try second.acquire(F.appA, caller: F.aliceAgain, force: false)
-        try third.acquire(F.appA, caller: Self.carol, force: false)
+        try first.acquire(F.appA, caller: F.aliceAgain, force: false)
+        expectFailure(.busy) { () throws(RecorderError) in
+            try second.acquire(F.appA, caller: F.aliceAgain, force: false)
+        }
+        expectFailure(.busy) { () throws(RecorderError) in
+            try third.acquire(F.appA, caller: Self.carol, force: false)
+        }
 
+        // Closing a refused handle leaves the record as it is.
         second.closed()
-        #expect(recorder.holderRows(since: start) == [
-            HolderRow(F.appA, F.alice, count: 1),
-            HolderRow(F.appA, Self.carol, count: 1),
-        ])
+        #expect(recorder.holderRows(since: start) == [HolderRow(F.appA, F.alice, count: 2)])
         first.closed()
+        #expect(recorder.holderRows(since: start) == [])
+        #expect(recorder.state() == free)
+        // The next handle to lock has the record.
+        try third.acquire(F.appA, caller: Self.carol, force: false)
         #expect(recorder.holderRows(since: start) == [HolderRow(F.appA, Self.carol, count: 1)])
         third.closed()
         #expect(recorder.holderRows(since: start) == [])
@@ -219,11 +229,12 @@ struct GenerationTests {
 
         try first.acquire(F.appA, caller: F.alice, force: false)
         #expect(Self.generation(recorder) == 1)
-        // Nesting, on the same handle and across handles, is no transition.
+        // Nesting, through the holder's handle by any process, is no transition.
         try first.acquire(F.appA, caller: F.alice, force: false)
-        try second.acquire(F.appA, caller: F.aliceAgain, force: true)
+        try first.acquire(F.appA, caller: F.aliceAgain, force: true)
         #expect(Self.generation(recorder) == 1)
-        // Neither is a refusal.
+        // Neither is a refusal, of any name through another handle.
+        expectFailure(.busy) { () throws(RecorderError) in try second.acquire(F.appA, caller: F.aliceAgain, force: true) }
         expectFailure(.busy) { () throws(RecorderError) in try second.acquire(F.appB, caller: F.bob, force: false) }
         expectFailure(.busy) { () throws(RecorderError) in try second.acquire(F.appA, caller: F.bob, force: false) }
         #expect(Self.generation(recorder) == 1)

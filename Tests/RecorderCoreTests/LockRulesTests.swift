@@ -1,8 +1,9 @@
 import Testing
 @testable import RecorderCore
 
-/// DESIGN §3: locks belong to handles; the holder is (NAME, uid); nesting,
-/// refusal, release and the drive claim at 0 → 1 and 1 → 0.
+/// DESIGN §3: locks belong to handles; one handle, one holder (issue I): the
+/// holding handle nests with its NAME, every other handle is refused; release
+/// and the drive claim at 0 → 1 and 1 → 0.
 @Suite("Lock rules")
 struct LockRulesTests {
     typealias F = Fixture
@@ -50,15 +51,29 @@ struct LockRulesTests {
         #expect(drive.claims == 1)
     }
 
-    @Test func locksNestAcrossHandlesForTheSameNameAndUid() throws {
+    /// One handle, one holder: another open file of the same name and uid is
+    /// refused; another process nests only through the holder's handle (an
+    /// inherited or passed descriptor).
+    @Test func anotherHandleOfTheSameNameAndUidIsRefused() throws {
         let (recorder, drive) = F.recorder()
         let first = recorder.makeHandle()
         let second = recorder.makeHandle()
 
         try first.acquire(F.appA, caller: F.alice, force: false)
         // Another process of the same user, through its own open file.
-        try second.acquire(F.appA, caller: F.aliceAgain, force: false)
-        try second.acquire(F.appA, caller: F.aliceAgain, force: false)
+        let error = expectFailure(.busy) { () throws(RecorderError) in
+            try second.acquire(F.appA, caller: F.aliceAgain, force: false)
+        }
+        #expect(error == .busy("held by AppA (uid 1000)"))
+        expectFailure(.busy) { () throws(RecorderError) in
+            try second.acquire(F.appA, caller: F.alice, force: true)
+        }
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+        #expect(!second.holdsLocks)
+
+        // Another process of the same user, through the holder's handle (inherited).
+        try first.acquire(F.appA, caller: F.aliceAgain, force: false)
+        try first.acquire(F.appA, caller: F.aliceAgain, force: false)
 
         #expect(recorder.state() == held(by: F.appA, F.alice, count: 3))
         #expect(drive.claims == 1)
@@ -89,8 +104,12 @@ struct LockRulesTests {
         #expect(drive.unclaims == 0)
     }
 
+    /// Through another handle the same name of another uid is refused, root
+    /// included. Through the holder's own handle (a descriptor passed to
+    /// another user) it nests: the lock belongs to the handle, whoever
+    /// writes; the holder stays the uid of the first lock.
     @Test(arguments: [F.bob, F.root])
-    func theSameNameOfAnotherUidIsRefused(_ stranger: Caller) throws {
+    func theSameNameOfAnotherUidIsRefusedThroughAnotherHandle(_ stranger: Caller) throws {
         let (recorder, drive) = F.recorder()
         let holder = recorder.makeHandle()
         try holder.acquire(F.appA, caller: F.alice, force: false)
@@ -99,11 +118,15 @@ struct LockRulesTests {
         expectFailure(.busy) { () throws(RecorderError) in
             try recorder.makeHandle().acquire(F.appA, caller: stranger, force: false)
         }
-        expectFailure(.busy) { () throws(RecorderError) in
-            try holder.acquire(F.appA, caller: stranger, force: false)
-        }
-
         #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+
+        try holder.acquire(F.appA, caller: stranger, force: false)
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 2))
+        // Another name is refused through the holder's handle too.
+        expectFailure(.busy) { () throws(RecorderError) in
+            try holder.acquire(F.appB, caller: stranger, force: false)
+        }
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 2))
         #expect(drive.calls.isEmpty)
     }
 
@@ -123,40 +146,45 @@ struct LockRulesTests {
 
     // MARK: Release
 
-    /// A holds one lock, then B one: release drops B's (the most recent).
+    /// A holds two locks, another process nests a third through A's handle:
+    /// release drops the most recent, and B, refused, holds none of them.
     @Test func releaseDropsTheMostRecentLock() throws {
         let (recorder, drive) = F.recorder()
         let a = recorder.makeHandle()
         let b = recorder.makeHandle()
         try a.acquire(F.appA, caller: F.alice, force: false)
-        try b.acquire(F.appA, caller: F.aliceAgain, force: false)
+        try a.acquire(F.appA, caller: F.aliceAgain, force: false)
+        expectFailure(.busy) { () throws(RecorderError) in try b.acquire(F.appA, caller: F.aliceAgain, force: false) }
 
         try recorder.release(F.appA, caller: F.alice)
         #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
 
-        // B held the dropped lock: closing it changes nothing.
+        // B holds nothing: closing it changes nothing.
         b.closed()
         #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
         #expect(drive.unclaims == 0)
 
-        // A still held its own.
+        // A still holds its first.
         a.closed()
         #expect(recorder.state() == free)
         #expect(drive.unclaims == 1)
     }
 
-    /// Locks A, B, A: releases drop A's second, then B's, then A's first.
-    @Test func releasesGoBackwardsThroughInterleavedHandles() throws {
+    /// Three locks through A, B refused between them: releases count A down.
+    @Test func releasesCountDownTheHoldingHandle() throws {
         let (recorder, drive) = F.recorder()
         let a = recorder.makeHandle()
         let b = recorder.makeHandle()
         try a.acquire(F.appA, caller: F.alice, force: false)
-        try b.acquire(F.appA, caller: F.alice, force: false)
+        expectFailure(.busy) { () throws(RecorderError) in try b.acquire(F.appA, caller: F.alice, force: false) }
+        try a.acquire(F.appA, caller: F.alice, force: false)
         try a.acquire(F.appA, caller: F.alice, force: false)
 
-        try recorder.release(F.appA, caller: F.alice)   // A's second
-        try recorder.release(F.appA, caller: F.alice)   // B's
+        try recorder.release(F.appA, caller: F.alice)
+        try recorder.release(F.appA, caller: F.alice)
         #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+        #expect(a.holdsLocks)
+        #expect(!b.holdsLocks)
 
         b.closed()
         #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
@@ -166,25 +194,29 @@ struct LockRulesTests {
         #expect(drive.unclaims == 1)
     }
 
-    /// The most recent lock's handle was closed: release drops the one before.
+    /// The holder's handle was closed: its locks are gone, and release
+    /// drops only the lock of the handle that took the recorder next.
     @Test func releaseSkipsTheLocksOfClosedHandles() throws {
         let (recorder, drive) = F.recorder()
         let a = recorder.makeHandle()
         let b = recorder.makeHandle()
         try a.acquire(F.appA, caller: F.alice, force: false)
+        try a.acquire(F.appA, caller: F.alice, force: false)
+        expectFailure(.busy) { () throws(RecorderError) in try b.acquire(F.appA, caller: F.alice, force: false) }
+        a.closed()
+        #expect(recorder.state() == free)
         try b.acquire(F.appA, caller: F.alice, force: false)
-        try b.acquire(F.appA, caller: F.alice, force: false)
-        b.closed()
         #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
 
         try recorder.release(F.appA, caller: F.alice)
         #expect(recorder.state() == free)
-        #expect(drive.unclaims == 1)
+        #expect(drive.unclaims == 2)
 
-        // A's lock is gone with the release: its close changes nothing.
-        a.closed()
+        // B's lock is gone with the release: its close changes nothing.
+        b.closed()
         #expect(recorder.state() == free)
-        #expect(drive.unclaims == 1)
+        #expect(drive.unclaims == 2)
+        #expect(drive.claims == 2)
         #expect(drive.violations.isEmpty)
     }
 
@@ -276,9 +308,11 @@ struct LockRulesTests {
         let a = recorder.makeHandle()
         let b = recorder.makeHandle()
         try a.acquire(F.appA, caller: F.alice, force: false)
-        try b.acquire(F.appA, caller: F.alice, force: false)
+        expectFailure(.busy) { () throws(RecorderError) in try b.acquire(F.appA, caller: F.alice, force: false) }
+        try a.acquire(F.appA, caller: F.alice, force: false)
 
-        a.closed()
+        try recorder.release(F.appA, caller: F.alice)
+        b.closed()
         #expect(drive.unclaims == 0)
         #expect(drive.claimed)
         try recorder.release(F.appA, caller: F.alice)
@@ -287,6 +321,9 @@ struct LockRulesTests {
         #expect(drive.unclaims == 1)
         #expect(!drive.claimed)
         #expect(drive.calls.last == .unclaim)
+        // The holder's handle holds nothing more: its close frees nothing again.
+        a.closed()
+        #expect(drive.unclaims == 1)
 
         // A new holder, another name and uid, takes it fresh.
         drive.forgetCalls()
@@ -305,17 +342,20 @@ struct LockRulesTests {
         let b = recorder.makeHandle()
         try a.acquire(F.appA, caller: F.alice, force: false)
         try a.acquire(F.appA, caller: F.alice, force: false)
-        try b.acquire(F.appA, caller: F.alice, force: false)
-        try a.acquire(F.appA, caller: F.alice, force: false)
+        expectFailure(.busy) { () throws(RecorderError) in try b.acquire(F.appA, caller: F.alice, force: false) }
+        try a.acquire(F.appA, caller: F.aliceAgain, force: false)
+        try recorder.release(F.appA, caller: F.alice)
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 2))
 
         a.closed()
-        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
-        #expect(drive.unclaims == 0)
-
-        // The release drops B's lock even though A's were more recent.
-        try recorder.release(F.appA, caller: F.alice)
         #expect(recorder.state() == free)
         #expect(drive.unclaims == 1)
+        expectFailure(.noLock) { () throws(RecorderError) in try recorder.release(F.appA, caller: F.alice) }
+
+        // The refused handle may take the recorder now, fresh.
+        try b.acquire(F.appA, caller: F.alice, force: false)
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
+        #expect(drive.claims == 2)
     }
 
     @Test func closingTheOnlyHoldingHandleFreesTheDrive() throws {
@@ -352,13 +392,17 @@ struct LockRulesTests {
         let a = recorder.makeHandle()
         let b = recorder.makeHandle()
         try a.acquire(F.appA, caller: F.alice, force: false)
-        try b.acquire(F.appA, caller: F.alice, force: false)
+        try a.acquire(F.appA, caller: F.alice, force: false)
 
         a.closed()
+        #expect(recorder.state() == free)
+        try b.acquire(F.appA, caller: F.alice, force: false)
+        // A stray second RELEASE of A does not touch B's lock.
         a.closed()
 
         #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
-        #expect(drive.unclaims == 0)
+        #expect(drive.unclaims == 1)
+        #expect(drive.claims == 2)
     }
 
     @Test func handlesHaveDistinctIdentities() {
@@ -367,17 +411,22 @@ struct LockRulesTests {
         #expect(Set(ids).count == 100)
     }
 
-    /// Many closed handles: the order of locks is compacted, and release still
-    /// finds the live lock underneath.
+    /// Many refused and closed handles, and many nested locks released
+    /// again: release still finds the holder's first lock underneath.
     @Test func manyClosedHandlesLeaveReleaseCorrect() throws {
         let (recorder, drive) = F.recorder()
         let keeper = recorder.makeHandle()
         try keeper.acquire(F.appA, caller: F.alice, force: false)
         for _ in 0..<1000 {
             let transient = recorder.makeHandle()
-            try transient.acquire(F.appA, caller: F.alice, force: false)
-            try transient.acquire(F.appA, caller: F.alice, force: false)
+            expectFailure(.busy) { () throws(RecorderError) in
+                try transient.acquire(F.appA, caller: F.alice, force: false)
+            }
             transient.closed()
+            try keeper.acquire(F.appA, caller: F.aliceAgain, force: false)
+            try keeper.acquire(F.appA, caller: F.aliceAgain, force: false)
+            try recorder.release(F.appA, caller: F.alice)
+            try recorder.release(F.appA, caller: F.alice)
         }
         #expect(recorder.state() == held(by: F.appA, F.alice, count: 1))
 

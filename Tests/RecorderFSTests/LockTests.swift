@@ -54,12 +54,18 @@ extension MountedTests {
             }
         }
 
-        @Test("locks of one name nest; another name is refused; release drops one; closing drops all")
+        @Test("locks of one name nest through one handle; another handle or name is refused; release drops one; closing drops all")
         func nesting() throws {
             try withRecorder { recorder in
                 let agent = try recorder.workspace.agent()
                 let first = try agent.hold(recorder.path("acquire"), "MyApp")
-                let second = try agent.hold(recorder.path("acquire"), "MyApp\n")
+                #expect(try agent.write(first, "MyApp\n") == .ok(6))
+                try expectHeld(recorder, by: "MyApp", count: 2)
+
+                // One handle, one holder: another handle of the same process
+                // and name is refused.
+                let second = try agent.openDescriptor(recorder.path("acquire"))
+                #expect(try agent.write(second, "MyApp\n") == .failed("EBUSY"))
                 try expectHeld(recorder, by: "MyApp", count: 2)
 
                 #expect(try writeOnce(recorder.path("acquire"), "Other") == "EBUSY")
@@ -75,8 +81,9 @@ extension MountedTests {
                 #expect(unknown.status != 0 && !unknown.stderr.isEmpty, "\(unknown)")
                 try expectHeld(recorder, by: "MyApp", count: 1)
 
-                #expect(try agent.close(first) == .ok(0))
                 #expect(try agent.close(second) == .ok(0))
+                try expectHeld(recorder, by: "MyApp", count: 1)
+                #expect(try agent.close(first) == .ok(0))
                 try expectFree(recorder)
                 #expect(try writeOnce(recorder.path("release"), "MyApp") == "ENOLCK")
             }

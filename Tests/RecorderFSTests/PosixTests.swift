@@ -165,14 +165,19 @@ extension MountedTests {
                 #expect(try probe("os.open(a[0], os.O_RDONLY)", paths["N"]!) == "ENOENT")
 
                 // O_TRUNC on a held recorder's acquire: accepted, the lock stays;
-                // a name written through the truncating open nests or is refused.
+                // a name written through the truncating open is refused, the
+                // holder's name too (one handle, one holder).
                 let holder = try recorder.workspace.agent()
                 let handle = try holder.hold(recorder.path("acquire"), "Holder")
                 let truncating = """
                     fd = os.open(a[0], os.O_WRONLY | os.O_TRUNC)
                     assert open(a[1]).read() == "1\\n"
-                    assert os.write(fd, b"Holder\\n") == 7
-                    assert open(a[1]).read() == "2\\n"
+                    try:
+                        os.write(fd, b"Holder\\n")
+                        assert False, "a second handle nested"
+                    except OSError as e:
+                        assert e.errno == errno.EBUSY, e
+                    assert open(a[1]).read() == "1\\n"
                     os.close(fd)
                     """
                 #expect(try probe(truncating, paths["C"]!, paths["V2"]!) == "OK")
@@ -181,15 +186,20 @@ extension MountedTests {
                 #expect(try probe("assert os.read(os.open(a[0], os.O_RDONLY | os.O_TRUNC), 100) == b'Holder\\n'", paths["V"]!) == "OK")
                 try expectHeld(recorder, by: "Holder", count: 1)
 
-                // O_APPEND: the write takes the lock like any other.
+                // O_APPEND: the write is answered like any other: refused
+                // through another handle while held, the lock once free.
+                #expect(try probe("os.write(os.open(a[0], os.O_WRONLY | os.O_APPEND), b'Holder')", paths["C"]!) == "EBUSY")
+                try expectHeld(recorder, by: "Holder", count: 1)
+                #expect(try holder.close(handle) == .ok(0))
+                try expectFree(recorder)
                 let appending = """
                     fd = os.open(a[0], os.O_WRONLY | os.O_APPEND)
                     assert os.write(fd, b"Holder") == 6
+                    assert os.write(fd, b"Holder") == 6
                     assert open(a[1]).read() == "2\\n"
+                    os.close(fd)
                     """
                 #expect(try probe(appending, paths["C"]!, paths["V2"]!) == "OK")
-                try expectHeld(recorder, by: "Holder", count: 1)
-                #expect(try holder.close(handle) == .ok(0))
                 try expectFree(recorder)
             }
         }

@@ -316,8 +316,9 @@ final class Agent {
     private var consumed = 0
 
     private static let script = """
-        import errno, fcntl, os, sys
+        import errno, fcntl, os, socket, sys
         children = {}
+        sockets = {}
         def reply(text):
             sys.stdout.write(text + "\\n")
             sys.stdout.flush()
@@ -346,21 +347,65 @@ final class Agent {
                 elif command == "dup":
                     reply("OK %d" % os.dup(int(args[0])))
                 elif command == "fork":
-                    # The child keeps every descriptor and waits until told.
+                    # The child keeps every descriptor and, until told to
+                    # end, writes or closes one when told (childwrite,
+                    # childclose); it answers over a pipe of its own.
                     r, w = os.pipe()
+                    back_r, back_w = os.pipe()
                     pid = os.fork()
                     if pid == 0:
                         os.close(w)
-                        os.read(r, 1)
+                        os.close(back_r)
+                        orders = os.fdopen(r, "r")
+                        for order in orders:
+                            what = order.split()
+                            try:
+                                if what[0] == "write":
+                                    answer = "OK %d" % os.write(int(what[1]), bytes.fromhex(what[2] if len(what) > 2 else ""))
+                                else:
+                                    os.close(int(what[1]))
+                                    answer = "OK 0"
+                            except OSError as e:
+                                answer = "ERR " + errno.errorcode.get(e.errno, str(e.errno))
+                            os.write(back_w, (answer + "\\n").encode())
                         os._exit(0)
                     os.close(r)
-                    children[pid] = w
+                    os.close(back_w)
+                    children[pid] = (w, os.fdopen(back_r, "r"))
                     reply("OK %d" % pid)
+                elif command in ("childwrite", "childclose"):
+                    w, back = children[int(args[0])]
+                    os.write(w, (" ".join([command[5:]] + args[1:]) + "\\n").encode())
+                    reply(back.readline().strip() or "ERR child-gone")
                 elif command == "endchild":
                     pid = int(args[0])
-                    os.close(children.pop(pid))
+                    w, back = children.pop(pid)
+                    os.close(w)
+                    back.close()
                     os.waitpid(pid, 0)
                     reply("OK 0")
+                elif command == "listen":
+                    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    server.bind(args[0])
+                    server.listen(1)
+                    sockets[server.fileno()] = server
+                    reply("OK %d" % server.fileno())
+                elif command == "accept":
+                    connection, _ = sockets[int(args[0])].accept()
+                    sockets[connection.fileno()] = connection
+                    reply("OK %d" % connection.fileno())
+                elif command == "connect":
+                    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    connection.connect(args[0])
+                    sockets[connection.fileno()] = connection
+                    reply("OK %d" % connection.fileno())
+                elif command == "sendfd":
+                    # SCM_RIGHTS: the receiver gets the same open file description.
+                    socket.send_fds(sockets[int(args[0])], [b"F"], [int(args[1])])
+                    reply("OK 0")
+                elif command == "recvfd":
+                    _, fds, _, _ = socket.recv_fds(sockets[int(args[0])], 1, 1)
+                    reply("OK %d" % fds[0] if fds else "ERR no-descriptor")
                 else:
                     reply("ERR unknown-command")
             except OSError as e:
@@ -472,6 +517,41 @@ final class Agent {
 
     func endChild(_ pid: Int) throws -> Reply {
         try send(["endchild", "\(pid)"])
+    }
+
+    /// The forked child `pid` writes `text` through its copy of `descriptor`.
+    func childWrite(_ pid: Int, _ descriptor: Int, _ text: String) throws -> Reply {
+        try send(["childwrite", "\(pid)", "\(descriptor)", hex(Array(text.utf8))])
+    }
+
+    /// The forked child `pid` closes its copy of `descriptor`.
+    func childClose(_ pid: Int, _ descriptor: Int) throws -> Reply {
+        try send(["childclose", "\(pid)", "\(descriptor)"])
+    }
+
+    /// A unix stream socket listening on `path`: its descriptor.
+    func listen(_ path: String) throws -> Reply {
+        try send(["listen", path])
+    }
+
+    /// Accepts one connection on the listening socket `descriptor`.
+    func accept(_ descriptor: Int) throws -> Reply {
+        try send(["accept", "\(descriptor)"])
+    }
+
+    /// A unix stream socket connected to `path`: its descriptor.
+    func connect(_ path: String) throws -> Reply {
+        try send(["connect", path])
+    }
+
+    /// Sends `descriptor` over the connected socket `socket` (SCM_RIGHTS).
+    func sendDescriptor(_ socket: Int, _ descriptor: Int) throws -> Reply {
+        try send(["sendfd", "\(socket)", "\(descriptor)"])
+    }
+
+    /// Receives one descriptor over the connected socket `socket`: its number here.
+    func receiveDescriptor(_ socket: Int) throws -> Reply {
+        try send(["recvfd", "\(socket)"])
     }
 
     /// Opens `path` and writes `name` through it; the descriptor, or the test

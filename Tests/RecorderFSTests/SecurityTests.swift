@@ -56,8 +56,12 @@ extension MountedTests {
                 #expect(try writeOnce(recorder.path("release"), "Member", user: member) == "OK 6")
                 try expectFree(recorder)
                 #expect(try agent.write(handle, "Member") == .ok(6))
-                #expect(try writeOnce(recorder.path("acquire_force"), "Member", user: member) == "OK 6")
+                // One handle, one holder: the member's own second handle is refused.
+                #expect(try writeOnce(recorder.path("acquire_force"), "Member", user: member) == "EBUSY")
+                try expectHeld(recorder, by: "Member", count: 1)
                 #expect(try agent.close(handle) == .ok(0))
+                try expectFree(recorder)
+                #expect(try writeOnce(recorder.path("acquire_force"), "Member", user: member) == "OK 6")
                 try expectFree(recorder)
 
                 for file in TreeTests.controlFiles {
@@ -212,7 +216,8 @@ extension MountedTests {
         /// The hostile process, as uid 65534 of the node's group. It raises
         /// its descriptor limit, opens sr0's acquire until refused, tries the
         /// other control files that take handles, writes one name through
-        /// one handle until refused, tries the other recorder, then prints
+        /// one handle until refused, tries to nest once more through that
+        /// handle and through another, tries the other recorder, then prints
         /// READY and waits to be killed. Arguments: sr0, sr1.
         static let hostile = #"""
             import errno, os, resource, sys, time
@@ -262,11 +267,19 @@ extension MountedTests {
             os.close(fds.pop())
             lockcount()
             fds.append(os.open(sr0 + "/acquire", os.O_WRONLY))
+            # Through the holding handle the lock would nest, but the uid has
+            # all its locks; through another handle it is refused first (one
+            # handle, one holder).
             try:
-                os.write(fds[1], b"Hostile\n")
+                os.write(fds[0], b"Hostile\n")
                 say("NESTED OK")
             except OSError as e:
                 say("NESTED", name_of(e))
+            try:
+                os.write(fds[1], b"Hostile\n")
+                say("OTHER OK")
+            except OSError as e:
+                say("OTHER", name_of(e))
             # One handle less: sr1 may be opened, but the uid has all its locks.
             os.close(fds.pop())
             deadline = time.monotonic() + 2
@@ -369,6 +382,7 @@ extension MountedTests {
                         LOCKCOUNT EMFILE
                         LOCKCOUNT 65536
                         NESTED ENOLCK
+                        OTHER EBUSY
                         SR1 ENOLCK
                         READY
 
