@@ -749,7 +749,7 @@ final class ChangeLog: Sendable {
     func record(_ change: RecorderSet.Change) {
         let entry: Entry = switch change {
         case let .added(name, slot): .added(name, slot)
-        case let .removed(name, slot, stableID): .removed(name, slot, stableID)
+        case let .removed(name, slot, stableID, _): .removed(name, slot, stableID)
         }
         entries.withLock { $0.append(entry) }
     }

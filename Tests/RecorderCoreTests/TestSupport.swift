@@ -40,7 +40,7 @@ extension RecorderError {
     /// the wording of the explanation is not part of the contract.
     enum Kind: Equatable, Sendable {
         case invalidName, busy, notPermitted, noLock, timedOut, noDevice, badHandle, outOfMemory, io, unsupported
-        case tooManyHandles, tooManyLocks
+        case tooManyHandles, tooManyLocks, interrupted
     }
 
     var kind: Kind {
@@ -57,6 +57,7 @@ extension RecorderError {
         case .unsupported: .unsupported
         case .tooManyHandles: .tooManyHandles
         case .tooManyLocks: .tooManyLocks
+        case .interrupted: .interrupted
         }
     }
 }
