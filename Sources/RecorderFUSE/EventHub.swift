@@ -163,7 +163,6 @@ final class EventsReader: Sendable {
 
     func append(_ line: [UInt8]) {
         let (answers, pollHandle) = state.withLock { state -> ([(ParkedRequest, [UInt8])], PollHandle?) in
-            Self.flushLost(&state)
             if state.lost == 0 && state.buffer.count + line.count <= EventHub.readerCapacity {
                 state.buffer += line
             } else {
@@ -232,13 +231,12 @@ final class EventsReader: Sendable {
         limits.closeHandle(uid: uid)
     }
 
-    /// Once there is room again, the events that did not fit are told as
-    /// one line.
+    /// Once the reader has read everything before them, the events that
+    /// did not fit are told as one line; events keep being counted until
+    /// then, so the order is kept.
     private static func flushLost(_ state: inout State) {
-        guard state.lost > 0 else { return }
-        let line = Array("lost \(state.lost)\n".utf8)
-        guard state.buffer.count + line.count <= EventHub.readerCapacity else { return }
-        state.buffer += line
+        guard state.lost > 0, state.buffer.isEmpty else { return }
+        state.buffer = Array("lost \(state.lost)\n".utf8)
         state.lost = 0
     }
 

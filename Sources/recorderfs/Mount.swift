@@ -45,6 +45,9 @@ struct Mount: ParsableCommand {
     func validate() throws {
         var names = Set<String>()
         for name in devices.map(\.name) + virtuals {
+            guard !DeviceSpec.reservedNames.contains(name) else {
+                throw ValidationError("'\(name)' is reserved for the tree's own '\(name)'; name the recorder otherwise.")
+            }
             guard DeviceSpec.isValidName(name) else {
                 throw ValidationError("'\(name)' is not a valid recorder name (letters, digits, '.', '-', '_').")
             }
@@ -201,8 +204,11 @@ struct DeviceSpec: ExpressibleByArgument {
     static var defaultCompletionKind: CompletionKind { .file() }
 
     /// A recorder name is a directory name of the tree.
+    /// Names the root of the tree uses itself.
+    static let reservedNames: Set<String> = ["by-id", "events"]
+
     static func isValidName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.count <= 64 && name != "." && name != ".." && name != "by-id"
+        !name.isEmpty && name.utf8.count <= 64 && name != "." && name != ".." && !reservedNames.contains(name)
             && name.utf8.allSatisfy { byte in
                 (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
                     || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))

@@ -306,10 +306,10 @@ func withRecorder(_ options: [String] = [], volume: Bool = false, _ body: (Mount
     }
 }
 
-/// What `ls MOUNTPOINT` shows with these recorders: their directories and
-/// `by-id`, the directory of links by stable id.
+/// What `ls MOUNTPOINT` shows with these recorders: their directories,
+/// `by-id`, the directory of links by stable id, and `events` (issue I).
 func rootListing(_ recorders: String...) -> String {
-    (recorders + ["by-id"]).sorted().map { $0 + "\n" }.joined()
+    (recorders + ["by-id", "events"]).sorted().map { $0 + "\n" }.joined()
 }
 
 /// The recorder is free, as every user sees it.

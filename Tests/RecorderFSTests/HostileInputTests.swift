@@ -425,6 +425,7 @@ extension MountedTests {
             BadCommandLine("--device on a regular file") { workspace, _ in ["--device", "sr0=\(workspace)/disc0.img"] },
             BadCommandLine("--device with a name holding '/'") { _, device in ["--device", "a/b=\(device)"] },
             BadCommandLine("--device named by-id") { _, device in ["--device", "by-id=\(device)"] },
+            BadCommandLine("--device named events") { _, device in ["--device", "events=\(device)"] },
             BadCommandLine("--device named '..'") { _, device in ["--device", "..=\(device)"] },
             BadCommandLine("--device with a name of 65 bytes") { _, device in ["--device", String(repeating: "n", count: 65) + "=\(device)"] },
             BadCommandLine("--device with a name holding a newline") { _, device in ["--device", "sr0\nfake=\(device)"] },

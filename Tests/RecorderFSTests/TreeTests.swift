@@ -6,14 +6,17 @@ extension MountedTests {
         /// The files of a recorder directory (README, "The tree"): the five
         /// of the lock first, then drive control and drive information.
         static let lockFiles = ["owner", "lockcount", "acquire", "acquire_force", "release"]
-        static let controlFiles = ["acquire", "acquire_force", "release", "eject", "closetray"]
+        static let controlFiles = ["acquire", "acquire_force", "release", "eject", "closetray", "acquire_wait"]
+        /// Issue I adds `acquire_wait` to each recorder and `events` to the root.
         static let allFiles = lockFiles + ["holders", "generation", "eject", "closetray", "device", "vendor", "model",
-                                           "revision", "serial", "capabilities", "media", "sg", "volumes"]
+                                           "revision", "serial", "capabilities", "media", "sg", "volumes", "acquire_wait"]
 
-        @Test("the mountpoint shows sr0 and by-id; sr0 holds exactly its files, with their modes; a free recorder")
+        @Test("the mountpoint shows sr0, by-id and events; sr0 holds exactly its files, with their modes; a free recorder")
         func tree() throws {
             try withRecorder { recorder in
-                #expect(try run(["ls", recorder.mountPoint]).check().stdout == "by-id\nsr0\n")
+                #expect(try run(["ls", recorder.mountPoint]).check().stdout == "by-id\nevents\nsr0\n")
+                #expect(try run(["stat", "-c", "%A %U %G %s", "\(recorder.mountPoint)/events"]).check().stdout
+                    == "-r--r--r-- root root 0\n")
                 #expect(try run(["ls", "\(recorder.mountPoint)/by-id"]).check().stdout == "", "a loop device has no stable id")
                 #expect(try run(["ls", recorder.directory]).check().stdout
                     == Self.allFiles.sorted().map { $0 + "\n" }.joined())
