@@ -45,6 +45,14 @@
  *                                of them: slowest; and whether the claim
  *                                still waited when they were done: hung (1
  *                                or 0). Then lets the claim go.
+ *   handover OPS DIR             OPS times: hold DIR/acquire, let a child
+ *                                wait in a write to DIR/acquire_wait, close
+ *                                the holder's handle; from that close(2) to
+ *                                the child's write returning: handover
+ *   listen PATH                  opens PATH (MOUNT/events), says "ready" and
+ *                                never reads, until killed
+ *   spawn OPS -- COMMAND [ARG...] fork + exec + wait of COMMAND, which must
+ *                                exit 0: spawn
  *   excl OPS DEVICE              open(O_RDONLY|O_NONBLOCK|O_EXCL) + close: op
  *   flock OPS DEVICE             open + flock(LOCK_EX|LOCK_NB) + close: op
  *   tmpfs OPS FILE               open(O_WRONLY|O_CREAT|O_TRUNC) + write + close: op
@@ -393,6 +401,98 @@ static int mode_stall(int argc, char **argv)
 	return 0;
 }
 
+/* The hand-over from a holder's close to a waiter: see the top. */
+static int mode_handover(int argc, char **argv)
+{
+	if (argc != 2)
+		return 2;
+	long ops = number(argv[0], "OPS");
+	char *acquire = join(argv[1], "acquire"), *wait_path = join(argv[1], "acquire_wait");
+	struct series *handover = series_new("handover", ops);
+	long skip = warmup(ops);
+	for (long i = 0; i < skip + ops; i++) {
+		int holder = open(acquire, O_WRONLY);
+		if (holder < 0 || write(holder, "First", 5) != 5) {
+			failed("handover_hold", errno);
+			if (holder >= 0)
+				close(holder);
+			continue;
+		}
+		int ends[2];
+		if (pipe(ends) != 0)
+			return 1;
+		pid_t waiter = fork();
+		if (waiter == 0) {
+			close(ends[0]);
+			close(holder);	/* the lock is the parent's alone */
+			int fd = open(wait_path, O_WRONLY);
+			uint64_t done = fd >= 0 && write(fd, "Second", 6) == 6 ? now() : 0;
+			if (write(ends[1], &done, sizeof(done)) != sizeof(done))
+				_exit(1);
+			_exit(0);
+		}
+		close(ends[1]);
+		while (!in_write(waiter))
+			usleep(50);
+		uint64_t t0 = now();
+		close(holder);
+		uint64_t done = 0;
+		if (read(ends[0], &done, sizeof(done)) != sizeof(done) || done == 0)
+			failed("handover", EIO);
+		else if (i >= skip)
+			add(handover, done - t0);
+		close(ends[0]);
+		waitpid(waiter, NULL, 0);
+	}
+	print_series(handover);
+	print_errors();
+	return 0;
+}
+
+/* Opens the events file and never reads it. */
+static int mode_listen(int argc, char **argv)
+{
+	if (argc != 1)
+		return 2;
+	int fd = open(argv[0], O_RDONLY);
+	if (fd < 0) {
+		perror("client: listen");
+		return 1;
+	}
+	printf("ready\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+/* Whole processes: fork + exec + wait. */
+static int mode_spawn(int argc, char **argv)
+{
+	if (argc < 3 || strcmp(argv[1], "--") != 0)
+		return 2;
+	long ops = number(argv[0], "OPS");
+	struct series *spawn = series_new("spawn", ops);
+	long skip = warmup(ops);
+	for (long i = 0; i < skip + ops; i++) {
+		uint64_t t0 = now();
+		pid_t child = fork();
+		if (child == 0) {
+			execvp(argv[2], argv + 2);
+			_exit(127);
+		}
+		int status = 0;
+		waitpid(child, &status, 0);
+		uint64_t t1 = now();
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			failed("spawn", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		else if (i >= skip)
+			add(spawn, t1 - t0);
+	}
+	print_series(spawn);
+	print_errors();
+	return 0;
+}
+
 /* CLIENTS processes, each its own name, cycling on one recorder at once. */
 static int mode_contend(int argc, char **argv)
 {
@@ -704,6 +804,12 @@ int main(int argc, char **argv)
 		rc = mode_contend(argc - 2, argv + 2);
 	else if (strcmp(mode, "held") == 0)
 		rc = mode_held(argc - 2, argv + 2);
+	else if (strcmp(mode, "handover") == 0)
+		rc = mode_handover(argc - 2, argv + 2);
+	else if (strcmp(mode, "listen") == 0)
+		rc = mode_listen(argc - 2, argv + 2);
+	else if (strcmp(mode, "spawn") == 0)
+		rc = mode_spawn(argc - 2, argv + 2);
 	else if (strcmp(mode, "stall") == 0)
 		rc = mode_stall(argc - 2, argv + 2);
 	else if (strcmp(mode, "startup") == 0)
