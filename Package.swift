@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "recorderfs",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "recorderfs", targets: ["recorderfs"]),
     ],
@@ -19,6 +18,8 @@ let package = Package(
             name: "CFuseShim",
             linkerSettings: [.linkedLibrary("fuse3")]
         ),
+        // Linux's own definitions (loop, CD-ROM ioctls, device numbers): no number typed in by hand.
+        .target(name: "CLinux"),
         // libudev, through pkg-config.
         .systemLibrary(
             name: "CUdev",
@@ -29,6 +30,7 @@ let package = Package(
         .target(
             name: "RecorderCore",
             dependencies: [
+                "CLinux",
                 "CUdev",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -46,6 +48,7 @@ let package = Package(
         .executableTarget(
             name: "recorderfs",
             dependencies: [
+                "CLinux",
                 "RecorderCore",
                 "RecorderFUSE",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 import Synchronization
 import SystemPackage
 
@@ -109,15 +110,14 @@ public final class BlockDrive: Drive {
     }
 
     public func eject() throws(DriveError) {
-        try trayCommand(0x5309, "eject")
+        try trayCommand(RFS_CDROMEJECT, "eject")
     }
 
     public func closeTray() throws(DriveError) {
-        try trayCommand(0x5319, "close the tray")
+        try trayCommand(RFS_CDROMCLOSETRAY, "close the tray")
     }
 
-    /// <linux/cdrom.h> CDROMEJECT and CDROMCLOSETRAY; a device that is not a
-    /// CD drive answers ENOTTY (or EINVAL).
+    /// A device that is not a CD drive answers ENOTTY (or EINVAL).
     private func trayCommand(_ request: UInt, _ what: String) throws(DriveError) {
         let descriptor = try open(exclusive: false)
         defer { try? descriptor.close() }
@@ -160,7 +160,7 @@ public final class BlockDrive: Drive {
 
     /// "MAJOR:MINOR" of a device number.
     static func numbers(_ device: UInt64) -> String {
-        "\((device >> 8) & 0xfff | (device >> 32) & ~0xfff):\(device & 0xff | (device >> 12) & ~0xff)"
+        "\(rfs_major(dev_t(device))):\(rfs_minor(dev_t(device)))"
     }
 
     static func failure(_ what: String, errno code: Int32) -> DriveError {

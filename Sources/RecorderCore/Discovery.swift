@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 import Logging
 
 /// Which block devices are recorders: optical drives unless `--no-discover`,
@@ -151,8 +152,7 @@ public final class Discovery: @unchecked Sendable {
     static func kernelName(ofNode node: String) -> String? {
         var info = stat()
         guard stat(node, &info) == 0 else { return nil }
-        let major = (UInt64(info.st_rdev) >> 8) & 0xfff | (UInt64(info.st_rdev) >> 32) & ~0xfff
-        let minor = UInt64(info.st_rdev) & 0xff | (UInt64(info.st_rdev) >> 12) & ~0xff
+        let (major, minor) = (rfs_major(info.st_rdev), rfs_minor(info.st_rdev))
         var buffer = [CChar](repeating: 0, count: 4096)
         let count = readlink("/sys/dev/block/\(major):\(minor)", &buffer, buffer.count - 1)
         guard count > 0 else { return nil }

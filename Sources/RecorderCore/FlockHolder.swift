@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 
 /// A process that holds a flock on a file, as /proc/locks shows it: for
 /// telling who keeps a drive when recorderfs cannot claim it.
@@ -41,8 +42,8 @@ public struct FlockHolder: Equatable, Sendable, CustomStringConvertible {
     /// /proc/locks table ("1: FLOCK  ADVISORY  WRITE 1234 00:05:678 0 EOF";
     /// waiters are marked "->" and skipped), other than this process's own.
     static func exclusivePID(inLocks table: String, device: UInt64, inode: UInt64) -> Int32? {
-        let major = (device >> 8) & 0xfff | (device >> 32) & ~0xfff
-        let minor = device & 0xff | (device >> 12) & ~0xff
+        let major = UInt64(rfs_major(dev_t(device)))
+        let minor = UInt64(rfs_minor(dev_t(device)))
         for line in table.split(separator: "\n") {
             let fields = line.split(separator: " ")
             guard fields.count >= 6, fields[1] == "FLOCK", fields[3] == "WRITE", let pid = Int32(fields[4]) else { continue }

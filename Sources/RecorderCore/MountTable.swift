@@ -1,3 +1,4 @@
+import CLinux
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -87,5 +88,5 @@ func readFile(_ path: String) throws(Errno) -> String {
 
 /// glibc's makedev(3), a macro Swift cannot import.
 public func deviceNumber(major: UInt64, minor: UInt64) -> UInt64 {
-    ((major & 0xffff_f000) << 32) | ((major & 0xfff) << 8) | ((minor & 0xffff_ff00) << 12) | (minor & 0xff)
+    UInt64(rfs_makedev(UInt32(truncatingIfNeeded: major), UInt32(truncatingIfNeeded: minor)))
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 import SystemPackage
 
 /// A stand-in drive for trying recorderfs without one: a loop device on a
@@ -10,14 +11,6 @@ import SystemPackage
 public final class VirtualDisc: Sendable {
     public let node: String
     private let keeper: FileDescriptor
-
-    // <linux/loop.h>
-    private static let loopControlGetFree: UInt = 0x4C82
-    private static let loopConfigure: UInt = 0x4C0A
-    private static let autoclear: UInt32 = 4
-    /// sizeof(struct loop_config): fd, block_size, loop_info64 (232), 8 reserved u64.
-    private static let configSize = 304
-    private static let flagsOffset = 8 + 52
 
     /// Creates the image (sparse, `size` bytes) and attaches it.
     public init(size: Int64 = 16 << 20, directory: String = "/tmp") throws(DriveError) {
@@ -35,18 +28,18 @@ public final class VirtualDisc: Sendable {
         guard control >= 0 else { throw BlockDrive.failure("open /dev/loop-control", errno: errno) }
         defer { close(control) }
 
-        var config = [UInt8](repeating: 0, count: Self.configSize)
-        withUnsafeBytes(of: UInt32(image).littleEndian) { config.replaceSubrange(0..<4, with: $0) }
-        withUnsafeBytes(of: Self.autoclear.littleEndian) { config.replaceSubrange(Self.flagsOffset..<Self.flagsOffset + 4, with: $0) }
+        var config = loop_config()
+        config.fd = UInt32(image)
+        config.info.lo_flags = UInt32(LO_FLAGS_AUTOCLEAR)
 
         // Another program may take the free device between the two calls.
         for _ in 0..<16 {
-            let number = ioctl(control, Self.loopControlGetFree)
+            let number = ioctl(control, RFS_LOOP_CTL_GET_FREE)
             guard number >= 0 else { throw BlockDrive.failure("find a free loop device", errno: errno) }
             let path = "/dev/loop\(number)"
             let loop = open(path, O_RDWR | O_CLOEXEC)
             guard loop >= 0 else { throw BlockDrive.failure("open \(path)", errno: errno) }
-            let configured = config.withUnsafeMutableBytes { ioctl(loop, Self.loopConfigure, $0.baseAddress!) }
+            let configured = ioctl(loop, RFS_LOOP_CONFIGURE, &config)
             if configured == 0 {
                 node = path
                 keeper = FileDescriptor(rawValue: loop)

@@ -1,14 +1,13 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 
 /// `mount --daemon`: the command starts itself again in a new session and
 /// returns once that copy says the tree is mounted. Starting a fresh process
 /// instead of forking keeps the runtime's threads and locks out of it.
 enum Daemon {
     static let readyVariable = "RECORDERFS_READY_FD"
-    /// glibc's POSIX_SPAWN_SETSID, hidden behind _GNU_SOURCE.
-    static let spawnSetSID: Int16 = 0x80
 
     /// Starts the background copy and exits with 0 once it is ready, or with
     /// its failure status.
@@ -28,7 +27,7 @@ enum Daemon {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, spawnSetSID)
+        posix_spawnattr_setflags(&attributes, RFS_POSIX_SPAWN_SETSID)
 
         // The arguments as received, byte for byte, without --daemon.
         let argv = CommandLine.unsafeArgv

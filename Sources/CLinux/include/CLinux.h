@@ -1,0 +1,28 @@
+#ifndef RECORDERFS_CLINUX_H
+#define RECORDERFS_CLINUX_H
+
+// The kernel's and glibc's own definitions of what recorderfs asks of Linux,
+// so that no number or layout is typed in by hand: loop devices (the virtual
+// recorder), CD-ROM ioctls (the tray), device numbers, and posix_spawn's
+// SETSID flag (a GNU extension).
+#include <linux/cdrom.h>
+#include <linux/loop.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+
+// major(), minor() and makedev() are macros: Swift sees these.
+static inline unsigned int rfs_major(dev_t device) { return major(device); }
+static inline unsigned int rfs_minor(dev_t device) { return minor(device); }
+static inline dev_t rfs_makedev(unsigned int major, unsigned int minor) { return makedev(major, minor); }
+
+// ioctl request numbers, typed as ioctl(2) takes them.
+static const unsigned long RFS_LOOP_CTL_GET_FREE = LOOP_CTL_GET_FREE;
+static const unsigned long RFS_LOOP_CONFIGURE = LOOP_CONFIGURE;
+static const unsigned long RFS_CDROMEJECT = CDROMEJECT;
+static const unsigned long RFS_CDROMCLOSETRAY = CDROMCLOSETRAY;
+
+// POSIX_SPAWN_SETSID, which <spawn.h> shows only under _GNU_SOURCE (set
+// for CLinux.c alone: the header is shared with Swift's view of glibc).
+extern const short RFS_POSIX_SPAWN_SETSID;
+
+#endif
