@@ -20,6 +20,11 @@ let package = Package(
         ),
         // Linux's own definitions (loop, CD-ROM ioctls, device numbers): no number typed in by hand.
         .target(name: "CLinux"),
+        // The request loop: libfuse's multi-threaded loop, in the kernel's order (docs/request-loop.md).
+        .target(
+            name: "RequestLoop",
+            dependencies: ["CFuseShim"]
+        ),
         // libudev, through pkg-config.
         .systemLibrary(
             name: "CUdev",
@@ -41,6 +46,7 @@ let package = Package(
             name: "RecorderFUSE",
             dependencies: [
                 "CFuseShim",
+                "RequestLoop",
                 "RecorderCore",
                 .product(name: "Logging", package: "swift-log"),
             ]

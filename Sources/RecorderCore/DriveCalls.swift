@@ -9,7 +9,7 @@ import Synchronization
 /// A drive can hang (spinning up, a bad disc). A call runs on the caller's
 /// own thread, so the usual call, a few microseconds in the kernel, costs no
 /// hand-off to another thread and back; if it lasts more than a moment, the
-/// request loop has another worker take requests (`Blocking`). If it is still in the
+/// request loop has another worker take requests (`BlockingHooks`). If it is still in the
 /// drive at its deadline, the `Watchdog` fires the caller's `Overrun`, which
 /// answers the client (ETIMEDOUT, or what the call promises); when the drive
 /// returns at last, the call's `late` handler undoes what it left behind.
@@ -19,6 +19,11 @@ import Synchronization
 final class DriveCalls: Sendable {
     /// The deadline of the call in the drive now.
     private let running = Monitor<MonotonicInstant?>(nil)
+    private let hooks: BlockingHooks
+
+    init(hooks: BlockingHooks) {
+        self.hooks = hooks
+    }
 
     /// Runs `body` on this thread once no other call is in the drive.
     ///
@@ -37,16 +42,16 @@ final class DriveCalls: Sendable {
                 if failFast {
                     let now = MonotonicInstant.now
                     guard now < other, now < deadline else { return false }
-                    _ = locked.wait(until: min(other, deadline))
+                    _ = hooks.wait(locked, until: min(other, deadline))
                 } else {
-                    _ = locked.wait(until: .now.advanced(by: .seconds(60)))
+                    _ = hooks.wait(locked, until: .now.advanced(by: .seconds(60)))
                 }
             }
             locked.state = deadline
             return true
         }
         guard admitted else { return .failure(.timedOut) }
-        let result = Result<T, DriveError> { () throws(DriveError) -> T in try Blocking.driveCall(body) }
+        let result = Result<T, DriveError> { () throws(DriveError) -> T in try hooks.driveCall(body) }
         running.withLock { call in
             call = nil
             running.broadcast()

@@ -72,42 +72,10 @@ public final class Monitor<State>: @unchecked Sendable {
         /// Waits until a broadcast or `deadline`; returns false once the
         /// deadline has passed.
         public func wait(until deadline: MonotonicInstant) -> Bool {
-            Blocking.willWait()
             var spec = deadline.timespecValue
             return pthread_cond_timedwait(monitor.condition, monitor.mutex, &spec) != ETIMEDOUT
                 && MonotonicInstant.now < deadline
         }
-    }
-}
-
-/// What a thread that serves requests does when it may block.
-///
-/// The request loop lets one worker at a time take requests from the kernel,
-/// and that worker answers what it took before it takes the next; so before
-/// it waits on a `Monitor` it must let another worker take requests, and
-/// while it is in a drive call that lasts more than a moment, another worker
-/// must take them in its place, or everything would wait with it. The FUSE
-/// layer installs those steps once, before it serves; on other threads (the
-/// watchdog, hotplug) and without a loop they do nothing.
-public enum Blocking {
-    public typealias Step = @convention(c) () -> Void
-
-    nonisolated(unsafe) private static var steps: (wait: Step, driveCallBegins: Step, driveCallEnds: Step)?
-
-    /// Sets the steps; call once, before any thread uses the core.
-    public static func install(wait: @escaping Step, driveCallBegins: @escaping Step, driveCallEnds: @escaping Step) {
-        steps = (wait, driveCallBegins, driveCallEnds)
-    }
-
-    static func willWait() {
-        steps?.wait()
-    }
-
-    /// Runs `body`, a call into a drive.
-    static func driveCall<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        steps?.driveCallBegins()
-        defer { steps?.driveCallEnds() }
-        return try body()
     }
 }
 

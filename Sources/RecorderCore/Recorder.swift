@@ -10,10 +10,13 @@ public struct RecorderOptions: Sendable {
     public var exclusive: Bool
     /// The deadline of a call into the drive.
     public var timeout: Duration
+    /// What the serving thread does before it blocks.
+    public var hooks: BlockingHooks
 
-    public init(exclusive: Bool = false, timeout: Duration = .seconds(5)) {
+    public init(exclusive: Bool = false, timeout: Duration = .seconds(5), hooks: BlockingHooks = .none) {
         self.exclusive = exclusive
         self.timeout = timeout
+        self.hooks = hooks
     }
 
     /// The timeout in nanoseconds, for the deadlines of the hot path.
@@ -64,7 +67,7 @@ public final class Recorder: Sendable {
     private let table = Monitor(Table())
     private let nextHandleID = Atomic<UInt64>(1)
     /// Every call into the drive goes through here, one at a time, under a deadline.
-    private let calls = DriveCalls()
+    private let calls: DriveCalls
     /// Shared by all recorders of the daemon.
     public let limits: UsageLimits
     /// Told of every lock, nest, unlock, free and refusal.
@@ -112,6 +115,7 @@ public final class Recorder: Sendable {
                 observer: (any RecorderObserver)? = nil, logger: Logger = Logger(label: "recorderfs")) {
         self.name = name
         self.observer = observer
+        calls = DriveCalls(hooks: options.hooks)
         table.withLock { $0.generation = generationBase }
         self.limits = limits
         self.drive = drive
@@ -292,7 +296,7 @@ public final class Recorder: Sendable {
         let deadline = deadline()
         let last = table.withWaitableLock { locked -> Bool in
             // A release under way may be dropping this handle's last lock.
-            while let until = locked.state.transition, until > .now, locked.wait(until: min(until, deadline)) {}
+            while let until = locked.state.transition, until > .now, options.hooks.wait(locked, until: min(until, deadline)) {}
             return locked.update { table -> Bool in
                 guard let locks = table.handles[id] else { return false }
                 if table.transition != nil || locks.count < table.lockCount {
@@ -379,7 +383,7 @@ public final class Recorder: Sendable {
             guard let until = locked.state.transition else { return }
             // Past its own deadline the drive is hung: do not queue behind it.
             guard until > .now, MonotonicInstant.now < deadline else { throw .timedOut }
-            _ = locked.wait(until: min(until, deadline))
+            _ = options.hooks.wait(locked, until: min(until, deadline))
         }
     }
 

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CFuseShim
+import RequestLoop
 
 /// The one table of low-level callbacks. Each finds the file system through
 /// the request's userdata and answers through a `Request`, exactly once.
@@ -59,6 +60,17 @@ enum Operations {
         ops.removexattr = { req, _, _ in Request(req!).fail(EPERM) }
         return ops
     }()
+
+    /// The opcodes whose handlers above answer at once, or pass reading on
+    /// before they block (through `BlockingHooks.requestLoop` and
+    /// rfs_wait_for_earlier_releases): the worker that took one answers it
+    /// itself. Any other request (INIT, DESTROY, INTERRUPT, …) gets a worker
+    /// of its own first. Keep it in step with the handlers.
+    static let readerAnswers: UInt64 = [
+        FUSE_LOOKUP, FUSE_FORGET, FUSE_BATCH_FORGET, FUSE_GETATTR, FUSE_SETATTR, FUSE_READLINK, FUSE_OPEN,
+        FUSE_READ, FUSE_WRITE, FUSE_FLUSH, FUSE_RELEASE, FUSE_OPENDIR, FUSE_READDIR, FUSE_READDIRPLUS,
+        FUSE_RELEASEDIR, FUSE_STATFS, FUSE_ACCESS, FUSE_GETXATTR, FUSE_LISTXATTR, FUSE_POLL,
+    ].reduce(0) { $0 | 1 << UInt64($1.rawValue) }
 
     @inline(__always)
     static func fileSystem(_ request: fuse_req_t?) -> RecorderFileSystem {

@@ -4,6 +4,7 @@ import Glibc
 import CFuseShim
 import Logging
 import RecorderCore
+import RequestLoop
 import Synchronization
 
 /// The tree of DESIGN §1 over a set of recorders. It only translates: every

@@ -4,6 +4,7 @@ import Glibc
 import CFuseShim
 import Logging
 import RecorderCore
+import RequestLoop
 
 /// How the tree is mounted.
 public struct MountOptions: Sendable {
@@ -38,6 +39,16 @@ public enum SessionError: Error, CustomStringConvertible {
     }
 }
 
+extension BlockingHooks {
+    /// The request loop's: the worker that takes requests answers them
+    /// too, so it lets another take them before it waits, or when a drive
+    /// call takes long (docs/request-loop.md).
+    public static let requestLoop = BlockingHooks(
+        willWait: { rfs_pass_on_reading() },
+        driveCallBegins: { rfs_drive_call_begins() },
+        driveCallEnds: { rfs_drive_call_ends() })
+}
+
 /// A mounted FUSE session serving a `RecorderFileSystem`.
 ///
 /// Lifecycle, as libfuse's examples: create the session, install signal
@@ -61,17 +72,6 @@ public final class Session {
         if options.debug { arguments.append("-d") }
         userdata = Unmanaged.passRetained(fileSystem)
         var operations = Operations.table
-        // Only the closing of a handle that holds locks changes what others
-        // see, and only of its own recorder.
-        rfs_set_release_key { inode, handle in
-            RecorderFileSystem.releaseKey(inode: Inode(rawValue: inode), handle: handle)
-        }
-        // The worker that takes requests answers them too: it lets another
-        // take them before it waits, or when a drive call takes long.
-        Blocking.install(wait: rfs_pass_on_reading, driveCallBegins: rfs_drive_call_begins,
-                         driveCallEnds: rfs_drive_call_ends)
-        let (seconds, attoseconds) = options.driveTimeout.components
-        rfs_set_release_wait(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
         var cArguments = arguments.map { strdup($0) }
         defer { cArguments.forEach { free($0) } }
         guard let session = rfs_session_new(Int32(cArguments.count), &cArguments, &operations, userdata.toOpaque()) else {
@@ -103,7 +103,16 @@ public final class Session {
     /// Serves requests until SIGTERM, SIGINT or an unmount; then unmounts.
     @discardableResult
     public func run() -> Int32 {
-        let status = rfs_session_loop_ordered(session, options.maxThreads, 4)
+        let (seconds, attoseconds) = options.driveTimeout.components
+        var config = rfs_loop_config(
+            max_threads: options.maxThreads, idle_threads: 4,
+            release_wait_ns: seconds * 1_000_000_000 + attoseconds / 1_000_000_000,
+            // Only the closing of a handle that holds locks changes what
+            // others see, and only of its own recorder.
+            release_key: { _, inode, handle in RecorderFileSystem.releaseKey(inode: Inode(rawValue: inode), handle: handle) },
+            context: nil,
+            reader_answers: Operations.readerAnswers)
+        let status = rfs_loop_run(session, &config)
         fuse_session_unmount(session)
         mounted = false
         return status

@@ -127,7 +127,7 @@ struct Mount: ParsableCommand {
             }
         }
 
-        let options = RecorderOptions(exclusive: exclusive, timeout: deadline)
+        let options = RecorderOptions(exclusive: exclusive, timeout: deadline, hooks: .requestLoop)
         let recorders = RecorderSet()
         let limits = UsageLimits()
         let events = EventHub()

@@ -14,37 +14,6 @@ struct fuse_session *rfs_session_new(int argc, char **argv,
                                      const struct fuse_lowlevel_ops *ops,
                                      void *userdata);
 
-/// Serves the session with up to `max_threads` workers (keeping at most
-/// `idle_threads` idle) that take requests in the kernel's order; returns
-/// when the session ends. See loop.c.
-int rfs_session_loop_ordered(struct fuse_session *se, unsigned max_threads,
-                             unsigned idle_threads);
-
-/// Waits until every RELEASE with `key` that the kernel sent before the
-/// current request has been handled (each RELEASE with RFS_EVERY_RELEASE; no
-/// wait with 0). Call it from a handler, before looking at the locks.
-#define RFS_EVERY_RELEASE 0xFFFFFFFFFFFFFFFFULL
-void rfs_wait_for_earlier_releases(uint64_t key);
-
-/// Lets another worker take requests from the kernel, if this worker still
-/// does; call before waiting for anything (see loop.c).
-void rfs_pass_on_reading(void);
-
-/// Bracket a call into a drive: if it takes longer than a moment, another
-/// worker takes requests from the kernel meanwhile (see loop.c).
-void rfs_drive_call_begins(void);
-void rfs_drive_call_ends(void);
-
-/// How long at most a later request waits for a RELEASE whose handler
-/// blocked (the drive deadline); default 5 s.
-void rfs_set_release_wait(int64_t nanoseconds);
-
-/// Gives each RELEASE its key from its inode and file handle, as taken from
-/// the kernel: a RELEASE orders the later requests that wait with its key;
-/// 0 orders none (the reader answers it itself). Without it every RELEASE
-/// has key 1.
-void rfs_set_release_key(uint64_t (*key)(uint64_t nodeid, uint64_t fh));
-
 /// Bit fields of fuse_file_info, which Swift cannot set portably.
 void rfs_fi_set_direct_io(struct fuse_file_info *fi);
 void rfs_fi_set_noflush(struct fuse_file_info *fi);

@@ -23,8 +23,8 @@
 // DRIVE_CALL_GRACE_NS, the keeper thread passes reading on in its place (it
 // looks every KEEPER_PERIOD_NS while drive calls come, and sleeps until the
 // next one after a quiet while). So a blocked handler never holds up the loop
-// for more than a few milliseconds. RecorderCore's `Blocking`
-// makes those calls for every wait and drive call. Requests whose handlers
+// for more than a few milliseconds. RecorderCore's `BlockingHooks`
+// make those calls for every wait and drive call. Requests whose handlers
 // were not written with this in mind (INIT, DESTROY, anything new) pass
 // reading on before they start, and so does the RELEASE of a lock file: the
 // client does not wait for it, so letting go of the drive then runs beside
@@ -35,12 +35,12 @@
 // baton is passed on exactly once, by whoever does it first.
 //
 // A RELEASE whose handler is held in a hung drive is waited for only until
-// the drive deadline (rfs_set_release_wait). Every RELEASE is tracked, keyed
+// the drive deadline (release_wait_ns). Every RELEASE is tracked, keyed
 // or not, so that a request can also wait for all of them
 // (RFS_EVERY_RELEASE): an open refused for a user's handle limit does, once,
 // so that handles closed just before it no longer count.
 
-#include "CFuseShim.h"
+#include "RequestLoop.h"
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -73,6 +73,7 @@ struct rfs_release {
 
 struct rfs_loop {
 	struct fuse_session *se;
+	struct rfs_loop_config config;
 	atomic_uint baton;		/* 0 free, 1 taken, 2 taken and waited for */
 	uint64_t turn;			/* turns taken so far; by the reader */
 	atomic_uint_fast64_t passed;	/* turns whose baton has been passed on */
@@ -99,19 +100,6 @@ struct rfs_loop {
 	sem_t finished;
 };
 
-/* Which later requests wait for a RELEASE (see rfs_set_release_key). */
-static uint64_t (*release_key)(uint64_t nodeid, uint64_t fh);
-static int64_t release_wait_ns = 5000000000;
-
-void rfs_set_release_key(uint64_t (*key)(uint64_t nodeid, uint64_t fh))
-{
-	release_key = key;
-}
-
-void rfs_set_release_wait(int64_t nanoseconds)
-{
-	release_wait_ns = nanoseconds;
-}
 
 static __thread struct rfs_loop *current_loop;
 static __thread uint64_t current_sequence;
@@ -260,7 +248,7 @@ static void add_release(struct rfs_loop *loop, uint64_t sequence, uint64_t key)
 	}
 	loop->releases[loop->nreleases].sequence = sequence;
 	loop->releases[loop->nreleases].key = key;
-	loop->releases[loop->nreleases].deadline = after(release_wait_ns);
+	loop->releases[loop->nreleases].deadline = after(loop->config.release_wait_ns);
 	loop->nreleases++;
 	count_pending(loop);
 	pthread_mutex_unlock(&loop->lock);
@@ -326,20 +314,12 @@ static void pass_on_if_cancelled(void *argument)
 /* Whether the reader answers the request in buf itself, still holding the
  * baton: its handler passes reading on before it blocks (see the top of this
  * file), and nobody waits for it to be out of the way. */
-static int reader_answers(const struct fuse_buf *buf, int ordered_release)
+static int reader_answers(const struct rfs_loop *loop, const struct fuse_buf *buf, int ordered_release)
 {
 	if (ordered_release || (buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof(struct fuse_in_header))
 		return 0;
-	switch (((const struct fuse_in_header *)buf->mem)->opcode) {
-	case FUSE_LOOKUP: case FUSE_FORGET: case FUSE_BATCH_FORGET: case FUSE_GETATTR:
-	case FUSE_SETATTR: case FUSE_READLINK: case FUSE_OPEN: case FUSE_READ:
-	case FUSE_WRITE: case FUSE_FLUSH: case FUSE_RELEASE: case FUSE_OPENDIR:
-	case FUSE_READDIR: case FUSE_READDIRPLUS: case FUSE_RELEASEDIR: case FUSE_STATFS:
-	case FUSE_ACCESS: case FUSE_GETXATTR: case FUSE_LISTXATTR:
-		return 1;
-	default:
-		return 0;
-	}
+	uint32_t opcode = ((const struct fuse_in_header *)buf->mem)->opcode;
+	return opcode < 64 && (loop->config.reader_answers & ((uint64_t)1 << opcode));
 }
 
 /* Waits for the next request and takes it: > 0 with one in buf, 0 or an
@@ -367,11 +347,12 @@ static int take(struct rfs_loop *loop, struct fuse_buf *buf, uint64_t *sequence,
 			&& header->opcode == FUSE_RELEASE;
 		if (*is_release) {
 			const struct fuse_release_in *in = (const void *)(header + 1);
-			key = release_key == NULL ? 1 : release_key(header->nodeid, in->fh);
+			key = loop->config.release_key == NULL ? 1
+				: loop->config.release_key(loop->config.context, header->nodeid, in->fh);
 			add_release(loop, *sequence, key);
 		}
 	}
-	if (res <= 0 || !reader_answers(buf, key != 0))
+	if (res <= 0 || !reader_answers(loop, buf, key != 0))
 		rfs_pass_on_reading();
 	return res;
 }
@@ -458,14 +439,15 @@ static int start_worker(struct rfs_loop *loop)
 	return 0;
 }
 
-int rfs_session_loop_ordered(struct fuse_session *se, unsigned max_threads, unsigned idle_threads)
+int rfs_loop_run(struct fuse_session *se, const struct rfs_loop_config *config)
 {
 	struct rfs_loop *loop = calloc(1, sizeof(*loop));
 	if (loop == NULL)
 		return -ENOMEM;
 	loop->se = se;
-	loop->max_threads = max_threads ? max_threads : 1;
-	loop->max_idle = idle_threads ? idle_threads : 1;
+	loop->config = *config;
+	loop->max_threads = config->max_threads ? config->max_threads : 1;
+	loop->max_idle = config->idle_threads ? config->idle_threads : 1;
 	loop->workers.next = loop->workers.prev = &loop->workers;
 	atomic_store(&loop->keeper_sleeps, 1);
 	pthread_mutex_init(&loop->keeper_lock, NULL);
