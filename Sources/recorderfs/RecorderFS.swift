@@ -14,7 +14,7 @@ struct RecorderFS: ParsableCommand {
             long as the open file that took it.
             """,
         version: "0.1.0",
-        subcommands: [Mount.self, Status.self, Hold.self, Unmount.self]
+        subcommands: [Mount.self, Status.self, Hold.self, Wait.self, Unmount.self]
     )
 
     /// Errors on the command line are one sentence and a non-zero status

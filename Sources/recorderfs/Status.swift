@@ -25,43 +25,79 @@ struct Status: ParsableCommand {
         var holders: [String]
     }
 
+    @Flag(help: "Print the table again after each event of MOUNTPOINT/events, until interrupted.")
+    var watch = false
+
     func run() throws {
         try reporting {
             let mountPoint = normalizedMountPoint(target.mountPoint)
             guard recorderfsMount(at: mountPoint) != nil else {
                 throw Failure("\(target.mountPoint) is not a recorderfs mount.")
             }
-            let rows = try recorderNames(in: mountPoint).map { name -> Row in
-                let directory = "\(mountPoint)/\(name)"
-                guard let owner = readValue("\(directory)/owner"), let count = readValue("\(directory)/lockcount") else {
-                    throw Failure("cannot read \(directory): \(errorText(errno)).")
-                }
-                func field(_ file: String) -> String { value(readValue("\(directory)/\(file)") ?? "") }
-                return Row(name: name, device: field("device"), owner: owner.isEmpty ? nil : value(owner),
-                           lockCount: Int(value(count)) ?? 0, generation: Int(field("generation")) ?? 0,
-                           vendor: field("vendor"), model: field("model"),
-                           capabilities: field("capabilities").split(separator: " ").map(String.init),
-                           holders: field("holders").split(separator: "\n").map(String.init))
+            guard watch else {
+                print(render(mountPoint, try rows(mountPoint)), terminator: "")
+                return
             }
-            print(json ? Self.json(mountPoint, rows) : Self.table(rows), terminator: "")
+            try watchEvents(mountPoint)
+        }
+    }
+
+    private func render(_ mountPoint: String, _ rows: [Row]) -> String {
+        json ? Self.json(mountPoint, rows) : Self.table(rows)
+    }
+
+    /// --watch: the table, then, after each read of `events` (which blocks
+    /// until there is one), the events read and the table again. Opened
+    /// before the first table, so nothing that happens after it is missed.
+    private func watchEvents(_ mountPoint: String) throws {
+        let path = "\(mountPoint)/events"
+        let events = open(path, O_RDONLY | O_CLOEXEC)
+        guard events >= 0 else { throw Failure("cannot open \(path): \(errorText(errno)).") }
+        defer { close(events) }
+        func emit(_ text: String) {
+            var rest = Array(text.utf8)[...]
+            while !rest.isEmpty {
+                let count = rest.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { return }
+                rest = rest.dropFirst(count)
+            }
+        }
+        // A recorder that goes away between the listing and the reads of
+        // its files is left out of that table.
+        emit(render(mountPoint, try rows(mountPoint, skippingVanished: true)))
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(events, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else {
+                throw Failure(count == 0 ? "\(path) ended: the tree was unmounted."
+                                         : "cannot read \(path): \(errorText(errno)).")
+            }
+            let lines = String(decoding: buffer[0..<count], as: UTF8.self)
+            let table = render(mountPoint, try rows(mountPoint, skippingVanished: true))
+            emit(json ? table : "\n" + lines + table)
+        }
+    }
+
+    private func rows(_ mountPoint: String, skippingVanished: Bool = false) throws -> [Row] {
+        try recorderNames(in: mountPoint).compactMap { name -> Row? in
+            let directory = "\(mountPoint)/\(name)"
+            guard let owner = readValue("\(directory)/owner"), let count = readValue("\(directory)/lockcount") else {
+                if skippingVanished && (errno == ENOENT || errno == ENODEV) { return nil }
+                throw Failure("cannot read \(directory): \(errorText(errno)).")
+            }
+            func field(_ file: String) -> String { value(readValue("\(directory)/\(file)") ?? "") }
+            return Row(name: name, device: field("device"), owner: owner.isEmpty ? nil : value(owner),
+                       lockCount: Int(value(count)) ?? 0, generation: Int(field("generation")) ?? 0,
+                       vendor: field("vendor"), model: field("model"),
+                       capabilities: field("capabilities").split(separator: " ").map(String.init),
+                       holders: field("holders").split(separator: "\n").map(String.init))
         }
     }
 
     private func value(_ text: String) -> String {
         text.hasSuffix("\n") ? String(text.dropLast()) : text
-    }
-
-    private func recorderNames(in mountPoint: String) throws -> [String] {
-        guard let directory = opendir(mountPoint) else {
-            throw Failure("cannot list \(mountPoint): \(errorText(errno)).")
-        }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if name != "." && name != ".." && name != "by-id" && entry.pointee.d_type == DT_DIR { names.append(name) }
-        }
-        return names.sorted()
     }
 
     /// One row per recorder, then its holders indented below it.

@@ -221,3 +221,118 @@ final class MountPointLock {
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 }
+
+// MARK: Finding a recorder
+
+/// The mountpoint `hold`, `wait` (and a recorder given by name) use: the one
+/// given, else `$RECORDERFS_MOUNTPOINT`, else the only live recorderfs mount
+/// of this mount namespace, else /recorders.
+func chosenMountPoint(_ given: String?) -> String {
+    if let given { return given }
+    if let variable = getenv("RECORDERFS_MOUNTPOINT"), variable.pointee != 0 { return String(cString: variable) }
+    let table = (try? MountTable.current())?.entries ?? []
+    let mounts = Set(table.filter { $0.fileSystemType == "fuse.recorderfs" }.map(\.mountPoint)).filter(isConnected)
+    if mounts.count == 1, let only = mounts.first { return only }
+    return "/recorders"
+}
+
+/// A recorder's directory in a mounted tree.
+struct RecorderLocation {
+    /// The recorder's directory, e.g. /recorders/sr0.
+    var directory: String
+    /// Its name, e.g. sr0.
+    var name: String
+
+    func path(_ file: String) -> String { "\(directory)/\(file)" }
+}
+
+/// The recorder named `recorder` (or the recorder directory at that path,
+/// when it holds a `/`) under the mountpoint `chosenMountPoint(given)`.
+func locateRecorder(_ recorder: String, mountPoint given: String?) throws -> RecorderLocation {
+    if recorder.contains("/") {
+        guard let resolved = resolvedPath(recorder), let slash = resolved.lastIndex(of: "/"),
+              case let parent = slash == resolved.startIndex ? "/" : String(resolved[..<slash]),
+              case let name = String(resolved[resolved.index(after: slash)...]),
+              name != "by-id", recorderfsMount(at: parent) != nil, isDirectory(resolved) else {
+            throw Failure("\(recorder) is not a recorder directory.")
+        }
+        return RecorderLocation(directory: resolved, name: name)
+    }
+    let mountPoint = chosenMountPoint(given)
+    let normalized = normalizedMountPoint(mountPoint)
+    guard recorderfsMount(at: normalized) != nil else {
+        throw Failure("\(mountPoint) is not a recorderfs mount.")
+    }
+    let directory = "\(normalized)/\(recorder)"
+    guard ![".", "..", "by-id"].contains(recorder), isDirectory(directory) else {
+        let names = (try? recorderNames(in: normalized)) ?? []
+        let known = names.isEmpty ? "none" : names.joined(separator: " ")
+        throw Failure("no recorder \(recorder) on \(mountPoint) (recorders: \(known)).")
+    }
+    return RecorderLocation(directory: directory, name: recorder)
+}
+
+func isDirectory(_ path: String) -> Bool {
+    var info = stat()
+    return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
+}
+
+/// The recorders of the tree mounted on `mountPoint`, sorted by name.
+func recorderNames(in mountPoint: String) throws -> [String] {
+    guard let directory = opendir(mountPoint) else {
+        throw Failure("cannot list \(mountPoint): \(errorText(errno)).")
+    }
+    defer { closedir(directory) }
+    var names: [String] = []
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        if name != "." && name != ".." && name != "by-id" && entry.pointee.d_type == DT_DIR { names.append(name) }
+    }
+    return names.sorted()
+}
+
+// MARK: Watching a value
+
+/// Reads a value file of the tree again from its start through an open
+/// handle (as sysfs is read after a poll); nil when it cannot be read.
+func readAgain(_ descriptor: Int32) -> String? {
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
+        if count < 0 && errno == EINTR { continue }
+        guard count >= 0 else { return nil }
+        return String(decoding: buffer[0..<count], as: UTF8.self)
+    }
+}
+
+/// Seconds on the monotonic clock.
+func monotonicSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
+
+/// The time left until `deadline` in milliseconds, rounded up, as poll(2)
+/// takes it: -1 (no limit) without a deadline, 0 once it has passed.
+func millisecondsLeft(until deadline: Double?) -> Int32 {
+    guard let deadline else { return -1 }
+    let left = deadline - monotonicSeconds()
+    return left <= 0 ? 0 : Int32(min((left * 1000).rounded(.up), Double(Int32.max)))
+}
+
+/// Waits, at most until `deadline`, for a change of the value file open as
+/// `descriptor` since its last read (POLLPRI, sysfs style). False once the
+/// deadline has passed.
+func waitForChange(_ descriptor: Int32, until deadline: Double?) throws -> Bool {
+    while true {
+        let timeout = millisecondsLeft(until: deadline)
+        if timeout == 0 { return false }
+        var entry = pollfd(fd: descriptor, events: Int16(POLLPRI), revents: 0)
+        let ready = Glibc.poll(&entry, 1, timeout)
+        if ready < 0 {
+            if errno == EINTR { continue }
+            throw Failure("cannot poll: \(errorText(errno)).")
+        }
+        if ready > 0 { return true }
+    }
+}

@@ -27,13 +27,13 @@ extension MountedTests {
             }
         }
 
-        @Test("hold on a busy recorder exits 75 with one line and never runs the command")
+        @Test("hold -n on a busy recorder exits 75 with one line and never runs the command")
         func holdBusy() throws {
             try withRecorder { recorder in
                 let agent = try recorder.workspace.agent()
                 _ = try agent.hold(recorder.path("acquire"), "Other")
                 let marker = "\(recorder.workspace.path)/ran"
-                let held = try run([binary, "hold", "sr0", "--mountpoint", recorder.mountPoint, "--name", "Burner", "--",
+                let held = try run([binary, "hold", "sr0", "--mountpoint", recorder.mountPoint, "--name", "Burner", "-n", "--",
                                     "touch", marker])
                 #expect(held.status == 75, "\(held)")
                 #expect(held.stderr == "recorderfs: sr0 is busy: held by Other.\n", "\(held)")
@@ -43,18 +43,21 @@ extension MountedTests {
             }
         }
 
-        @Test("the held command does not inherit the lock's handle")
-        func holdNotInherited() throws {
+        @Test("the held command inherits the lock's handle: a background child keeps the lock after hold exits, as with flock(1)")
+        func holdInherited() throws {
             try withRecorder { recorder in
                 let pidFile = "\(recorder.workspace.path)/sleep.pid"
                 let held = try run([binary, "hold", "sr0", "--mountpoint", recorder.mountPoint, "--name", "Burner", "--",
-                                    "sh", "-c", "ls -l /proc/$$/fd; sleep 5 >/dev/null 2>&1 </dev/null & echo $! > \(pidFile)"])
+                                    "sh", "-c", "ls -l /proc/$$/fd; sleep 30 >/dev/null 2>&1 </dev/null & echo $! > \(pidFile)"])
                 let sleeper = pid_t(fileText(pidFile).trimmingNewline) ?? 0
                 if sleeper > 0 { recorder.workspace.track(sleeper) }
                 #expect(held.status == 0, "\(held)")
-                #expect(!held.stdout.contains(recorder.mountPoint), "the command has a descriptor into the tree: \(held.stdout)")
+                #expect(held.stdout.contains(recorder.path("acquire_wait")), "the command has no descriptor of the lock: \(held.stdout)")
                 #expect(sleeper > 0 && kill(sleeper, 0) == 0, "the background sleep is not running")
-                // No waiting: the lock ended with hold, though the sleep runs on.
+                // The sleep keeps the lock's descriptor: the lock lasts until it ends.
+                try expectHeld(recorder, by: "Burner", count: 1)
+                if sleeper > 0 { kill(sleeper, SIGKILL) }
+                #expect(poll { (try? recorder.cat("lockcount")) == "0\n" }, "the lock outlived the sleep")
                 try expectFree(recorder)
             }
         }
