@@ -38,7 +38,7 @@ public struct BlockDevice: Equatable, Sendable {
     }
 
     /// Whether this is an optical drive: udev's ID_CDROM=1 where udev has
-    /// processed it, else a SCSI device of type 5 (DESIGN §7).
+    /// processed it, else a SCSI device of type 5 (docs/design.md §7).
     public var isOpticalDrive: Bool {
         guard type == "disk" else { return false }
         if isInitialized { return properties["ID_CDROM"] == "1" }

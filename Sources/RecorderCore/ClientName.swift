@@ -1,5 +1,5 @@
 /// A validated client name: what the Windows driver accepts for
-/// `CDROM_EXCLUSIVE_LOCK.CallerName` (DESIGN §2).
+/// `CDROM_EXCLUSIVE_LOCK.CallerName` (docs/design.md §2).
 public struct ClientName: Hashable, Sendable, CustomStringConvertible {
     public static let maxLength = 63
 

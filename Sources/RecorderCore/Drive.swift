@@ -29,7 +29,7 @@ public enum UnmountOutcome: Equatable, Sendable {
 ///
 /// A claim is what keeps others off the drive while it is locked: the
 /// advisory claim holds `flock(LOCK_EX)` on the device node; the exclusive
-/// claim also holds an O_EXCL descriptor (DESIGN §4).
+/// claim also holds an O_EXCL descriptor (docs/design.md §4).
 public protocol Drive: AnyObject, Sendable {
     /// The device node, e.g. /dev/sr0.
     var node: String { get }

@@ -52,7 +52,7 @@ public struct HandleRecord: Equatable, Sendable {
     public var since: Int
 }
 
-/// One recorder and its lock table: the rules of DESIGN §2–4.
+/// One recorder and its lock table: the rules of docs/design.md §2–4.
 ///
 /// Locks belong to handles (`LockHandle`, one per open file description of
 /// `acquire` or `acquire_force`). The table is guarded by a monitor; calls into

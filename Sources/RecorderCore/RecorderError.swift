@@ -1,5 +1,5 @@
 /// Every way a call into the device core can fail. The FUSE adapter maps each
-/// case to one errno (DESIGN §5); nothing else in the core knows about errno.
+/// case to one errno (docs/design.md §5); nothing else in the core knows about errno.
 public enum RecorderError: Error, Equatable, Sendable {
     /// The client name breaks the naming rules (E_INVALIDARG).
     case invalidName(String)

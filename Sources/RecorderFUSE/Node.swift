@@ -55,7 +55,7 @@ enum Node: Equatable {
     case link(slot: Int)
 }
 
-/// The files of a recorder directory: the five of DESIGN §1, then the
+/// The files of a recorder directory: the five of docs/design.md §1, then the
 /// device information.
 enum RecorderFile: Int, CaseIterable, Sendable {
     case owner, lockcount, acquire, acquireForce, release

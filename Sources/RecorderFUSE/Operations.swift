@@ -47,7 +47,7 @@ enum Operations {
         ops.readlink = { req, inode in
             fileSystem(req).readlink(Request(req!), inode: Inode(rawValue: inode))
         }
-        // Nothing can be created, removed, renamed or linked (DESIGN §1).
+        // Nothing can be created, removed, renamed or linked (docs/design.md §1).
         ops.mknod = { req, _, _, _, _ in Request(req!).fail(EPERM) }
         ops.mkdir = { req, _, _, _ in Request(req!).fail(EPERM) }
         ops.unlink = { req, _, _ in Request(req!).fail(EPERM) }

@@ -7,8 +7,8 @@ import RecorderCore
 import RequestLoop
 import Synchronization
 
-/// The tree of DESIGN §1 over a set of recorders. It only translates: every
-/// decision about locks is the core's.
+/// The tree of docs/design.md §1 over a set of recorders. It only
+/// translates: every decision about locks is the core's.
 public final class RecorderFileSystem: Sendable {
     /// Recorders by slot; a slot is part of the inode numbers.
     let recorders: RecorderSet
@@ -70,7 +70,7 @@ public final class RecorderFileSystem: Sendable {
             attributes.st_nlink = 1
             attributes.st_size = 4096
             if file.isControl {
-                // Whoever may open the device node may lock it (DESIGN §6).
+                // Whoever may open the device node may lock it (docs/design.md §6).
                 var device = stat()
                 if stat(recorder.drive.node, &device) == 0 {
                     attributes.st_uid = device.st_uid

@@ -132,7 +132,7 @@ struct Request: ~Copyable {
 }
 
 extension RecorderError {
-    /// The errno of DESIGN §5: the one place the core's errors meet the kernel.
+    /// The errno of docs/design.md §5: the one place the core's errors meet the kernel.
     var errno: Int32 {
         switch self {
         case .invalidName: EINVAL

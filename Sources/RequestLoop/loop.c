@@ -1,44 +1,30 @@
 // The request loop: libfuse's multi-threaded loop, plus the order in which
-// requests came from the kernel.
+// requests came from the kernel. The long story, with the numbers behind it,
+// is docs/request-loop.md.
 //
-// The kernel queues RELEASE (the last close of a file) before close(2)
-// returns to its caller, but answers close(2) without waiting for it. With
-// several workers, a request sent after close(2) returned can be handled
-// before that RELEASE, and see locks that are already gone. So one worker at
-// a time, the reader, takes requests from the kernel and numbers them, and a
-// handler calls rfs_wait_for_earlier_releases(key) to wait until every
-// RELEASE with the same key taken before its own request has been handled.
-// The key of a RELEASE comes from the release key function: the recorder of
-// a lock handle that holds locks, and 0 (nothing waits for it) for any other
-// handle. So a slow drive delays only the requests of its own recorder that
-// must see its locks gone, never another recorder's. That wait is normally
-// nothing at all.
+// Why the order: the kernel queues RELEASE (the last close of a file) before
+// close(2) returns, but does not wait for its answer, so with several workers
+// a later request could still see the locks it drops. One worker at a time,
+// the reader, takes requests from the kernel and numbers them, and a handler
+// calls rfs_wait_for_earlier_releases(key) to wait for every earlier RELEASE
+// with that key: the recorder of a lock handle that holds locks, 0 (nothing
+// waits) for any other handle, so a slow drive delays only its own recorder.
 //
-// The reader answers the request it took itself, and only then passes
-// reading on to the next worker: no thread hand-off stands between a request
-// and its answer. A handler that is about to wait (on a lock rule, for
-// earlier RELEASEs) passes reading on first (rfs_pass_on_reading), and one
-// that calls into the drive brackets the call (rfs_drive_call_begins/ends):
-// the call normally takes microseconds, but if it is still in the drive after
-// DRIVE_CALL_GRACE_NS, the keeper thread passes reading on in its place (it
-// looks every KEEPER_PERIOD_NS while drive calls come, and sleeps until the
-// next one after a quiet while). So a blocked handler never holds up the loop
-// for more than a few milliseconds. RecorderCore's `BlockingHooks`
-// make those calls for every wait and drive call. Requests whose handlers
-// were not written with this in mind (INIT, DESTROY, anything new) pass
-// reading on before they start, and so does the RELEASE of a lock file: the
-// client does not wait for it, so letting go of the drive then runs beside
-// the client's next request instead of ahead of it.
+// Why no hand-off: the reader answers what it took, and only then passes
+// reading on. A handler about to wait passes it on first
+// (rfs_pass_on_reading); a drive call is bracketed (rfs_drive_call_begins/
+// ends), and the keeper passes reading on for a call still in the drive after
+// DRIVE_CALL_GRACE_NS (RecorderCore's `BlockingHooks` make those calls).
+// Requests not in reader_answers, and the RELEASE of a lock file (nobody waits
+// for it), pass reading on before they start.
 //
 // Reading is a baton, a lock that the keeper can let go of for a worker
 // stuck in a drive: each time a worker takes it is a turn, and a turn's
 // baton is passed on exactly once, by whoever does it first.
 //
-// A RELEASE whose handler is held in a hung drive is waited for only until
-// the drive deadline (release_wait_ns). Every RELEASE is tracked, keyed
-// or not, so that a request can also wait for all of them
-// (RFS_EVERY_RELEASE): an open refused for a user's handle limit does, once,
-// so that handles closed just before it no longer count.
+// A RELEASE held in a hung drive is waited for only until release_wait_ns.
+// Every RELEASE is tracked, keyed or not, so that a request can also wait
+// for all of them (RFS_EVERY_RELEASE).
 
 #include "RequestLoop.h"
 #include <errno.h>

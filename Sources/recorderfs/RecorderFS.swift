@@ -18,7 +18,7 @@ struct RecorderFS: ParsableCommand {
     )
 
     /// Errors on the command line are one sentence and a non-zero status
-    /// (DESIGN §8); help and version print as usual.
+    /// (docs/design.md §8); help and version print as usual.
     static func main() {
         // The background copy of `mount --daemon` keeps nothing of its caller.
         if let readiness = ReadinessPipe.inherited { Daemon.detach(keeping: readiness.descriptor) }
