@@ -74,6 +74,10 @@ public final class Recorder: Sendable {
     private let observer: (any RecorderObserver)?
     /// How many times the lock state changed (for poll(2) of the values).
     private let changeCount = Atomic<UInt64>(0)
+    /// Keeps the events in the order of the changes: taken under the
+    /// table's lock where a change is made, let go once its events are told
+    /// (outside the table's lock).
+    private let eventOrder = OrderLock()
 
     struct HandleLocks {
         var count: Int
@@ -274,6 +278,7 @@ public final class Recorder: Sendable {
                     return (true, table.generation)
                 }
                 popMostRecentLock(&table)
+                eventOrder.lock()
                 return (false, table.generation)
             }
         }
@@ -283,6 +288,7 @@ public final class Recorder: Sendable {
             letGo(until: deadline, overrun: overrun, unlockedBy: caller) { [self] table in popMostRecentLock(&table) }
         } else {
             changed(.unlock, name, caller.pid, caller.uid, generation: generation)
+            eventOrder.unlock()
         }
     }
 
@@ -332,6 +338,7 @@ public final class Recorder: Sendable {
                     table.order.removeAll(keepingCapacity: true)
                     freed = RecorderEvent(kind: .free, recorder: name, name: holder.name, pid: releaser?.pid ?? pid,
                                           uid: releaser?.uid ?? holder.uid, generation: table.generation)
+                    eventOrder.lock()
                 }
                 table.transition = nil
                 self.table.broadcast()
@@ -341,6 +348,7 @@ public final class Recorder: Sendable {
             if let freed {
                 if releaser != nil { changed(.unlock, freed.name!, freed.pid, freed.uid, generation: freed.generation) }
                 changed(freed)
+                eventOrder.unlock()
             }
             if let next { serve(next) }
         }
@@ -475,6 +483,7 @@ public final class Recorder: Sendable {
                     }
                     try limits.addLock(uid: locks.uid)
                     addLock(&table, handle: id, caller: caller)
+                    eventOrder.lock()
                     return table.generation
                 }
                 reserve(&table, Reservation(name: name, handle: id, caller: caller, force: force, deadline: deadline))
@@ -483,6 +492,7 @@ public final class Recorder: Sendable {
         }
         if let generation = nested {
             changed(.nest, name, caller.pid, caller.uid, generation: generation)
+            eventOrder.unlock()
             return
         }
         try claim(Reservation(name: name, handle: id, caller: caller, force: force, deadline: deadline), overrun: overrun)
@@ -559,12 +569,16 @@ public final class Recorder: Sendable {
             table.holder = Holder(name: name, uid: caller.uid)
             table.generation += 1
             addLock(&table, handle: id, caller: caller)
+            eventOrder.lock()
             return (false, table.generation)
+        }
+        if case .success = outcome {
+            changed(.lock, name, caller.pid, caller.uid, generation: generation)
+            eventOrder.unlock()
         }
         if undo { drive.unclaim() }
         if case .failure = outcome, let next = table.withLock({ handOver(&$0) }) { serve(next) }
         try outcome.get()
-        changed(.lock, name, caller.pid, caller.uid, generation: generation)
         logger.debug("locked", metadata: ["owner": "\(name)", "pid": "\(caller.pid)", "uid": "\(caller.uid)"])
     }
 
@@ -719,4 +733,22 @@ public final class LockHandle: Sendable {
 
     /// FUSE RELEASE: the last descriptor is gone.
     public func closed() { recorder.closed(id, uid: uid) }
+}
+
+/// A mutex locked and unlocked in different scopes (`Recorder`'s event
+/// order), which `Synchronization.Mutex` cannot be.
+final class OrderLock: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    func lock() { pthread_mutex_lock(mutex) }
+    func unlock() { pthread_mutex_unlock(mutex) }
 }
