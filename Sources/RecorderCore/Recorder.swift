@@ -4,54 +4,6 @@ import Glibc
 import Logging
 import Synchronization
 
-/// How a recorder claims its drive and how long it waits.
-public struct RecorderOptions: Sendable {
-    /// Keep an O_EXCL descriptor while locked (`mount --exclusive`).
-    public var exclusive: Bool
-    /// The deadline of a call into the drive.
-    public var timeout: Duration
-    /// What the serving thread does before it blocks.
-    public var hooks: BlockingHooks
-
-    public init(exclusive: Bool = false, timeout: Duration = .seconds(5), hooks: BlockingHooks = .none) {
-        self.exclusive = exclusive
-        self.timeout = timeout
-        self.hooks = hooks
-    }
-
-    /// The timeout in nanoseconds, for the deadlines of the hot path.
-    var timeoutNanoseconds: Int64 {
-        let (seconds, attoseconds) = timeout.components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-}
-
-/// Who holds a recorder: the client name and the uid that took the first lock.
-public struct Holder: Equatable, Sendable {
-    public var name: ClientName
-    public var uid: UInt32
-}
-
-/// What `owner`, `lockcount` and `generation` show.
-public struct RecorderSnapshot: Equatable, Sendable {
-    public var holder: Holder?
-    public var lockCount: Int
-    /// The fencing token: the recorder's generation base plus how many
-    /// times it went from free to locked since it was made.
-    public var generation: UInt64 = 0
-}
-
-/// One handle that holds locks, as `holders` shows it.
-public struct HandleRecord: Equatable, Sendable {
-    public var name: ClientName
-    /// The process that took the handle's first lock.
-    public var pid: Int32
-    public var uid: UInt32
-    public var count: Int
-    /// When the handle took its first lock (CLOCK_REALTIME, seconds).
-    public var since: Int
-}
-
 /// One recorder and its lock table: the rules of docs/design.md §2–4.
 ///
 /// Locks belong to handles (`LockHandle`, one per open file description of
@@ -62,22 +14,22 @@ public final class Recorder: Sendable {
     public let name: String
     public let drive: any Drive
     public let options: RecorderOptions
-    private let logger: Logger
-    private let timeoutNanoseconds: Int64
-    private let table = Monitor(Table())
-    private let nextHandleID = Atomic<UInt64>(1)
+    let logger: Logger
+    let timeoutNanoseconds: Int64
+    let table = Monitor(Table())
+    let nextHandleID = Atomic<UInt64>(1)
     /// Every call into the drive goes through here, one at a time, under a deadline.
-    private let calls: DriveCalls
+    let calls: DriveCalls
     /// Shared by all recorders of the daemon.
     public let limits: UsageLimits
     /// Told of every lock, nest, unlock, free and refusal.
-    private let observer: (any RecorderObserver)?
+    let observer: (any RecorderObserver)?
     /// How many times the lock state changed (for poll(2) of the values).
-    private let changeCount = Atomic<UInt64>(0)
+    let changeCount = Atomic<UInt64>(0)
     /// Keeps the events in the order of the changes: taken under the
     /// table's lock where a change is made, let go once its events are told
     /// (outside the table's lock).
-    private let eventOrder = OrderLock()
+    let eventOrder = OrderLock()
 
     struct HandleLocks {
         var count: Int
@@ -196,16 +148,8 @@ public final class Recorder: Sendable {
     // Without one, the caller waits as long as the drive takes, and a late
     // result is undone and answered `.timedOut`.
 
-    /// Adds one lock to `handle` for the name in `input`, the bytes of one
-    /// write(2) to `acquire` or, with `force`, to `acquire_force`.
-    public func acquire(_ input: UnsafeRawBufferPointer, handle: LockHandle, caller: Caller, force: Bool,
-                        overrun: Overrun? = nil) throws(RecorderError) {
-        let name = try refusalsLogged(force ? "acquire_force" : "acquire", caller) { () throws(RecorderError) in
-            try ClientName(parsing: input)
-        }
-        try acquire(name, handle: handle, caller: caller, force: force, overrun: overrun)
-    }
-
+    /// Adds one lock to `handle` for `name` (a write to `acquire` or, with
+    /// `force`, to `acquire_force`).
     public func acquire(_ name: ClientName, handle: LockHandle, caller: Caller, force: Bool,
                         overrun: Overrun? = nil) throws(RecorderError) {
         try refusalsLogged(force ? "acquire_force" : "acquire", caller, refusing: name) { () throws(RecorderError) in
@@ -213,58 +157,14 @@ public final class Recorder: Sendable {
         }
     }
 
-    /// Takes a lock for `handle` like `acquire`, but waits its turn while
-    /// another handle holds the recorder, or is claiming it, or waits
-    /// already (a write to `acquire_wait`): first come, first served, on
-    /// no thread. `completion` gets nil once the lock is taken, or the
-    /// error, exactly once; `cancel` ends the wait (EINTR).
-    public func acquireWaiting(_ name: ClientName, handle: LockHandle, caller: Caller, force: Bool,
-                               completion: @escaping @Sendable (RecorderError?) -> Void) -> LockWaiter {
-        let waiter = LockWaiter(handle: handle.id, name: name, caller: caller, force: force, completion: completion)
-        let queued = table.withLock { table -> Bool in
-            guard !table.removed else { return false }
-            let holdsIt = table.handles[handle.id] != nil || table.claimantHandle == handle.id
-            guard !holdsIt, table.holder != nil || table.transition != nil || !table.waiters.isEmpty else { return false }
-            table.waiters.append(waiter)
-            return true
-        }
-        if queued {
-            logger.debug("waiting", metadata: ["name": "\(name)", "pid": "\(caller.pid)", "uid": "\(caller.uid)"])
-            return waiter
-        }
-        // Free, or its own: as `acquire`, at once.
-        let outcome = Result { () throws(RecorderError) in
-            try acquire(name, handle: handle, caller: caller, force: force)
-        }
-        if case .failure(let error) = outcome { waiter.complete(error) } else { waiter.complete(nil) }
-        return waiter
-    }
-
-    /// Ends the wait of `waiter` with `.interrupted`, unless its turn came.
-    public func cancel(_ waiter: LockWaiter) {
-        let removed = table.withLock { table -> Bool in
-            guard let index = table.waiters.firstIndex(where: { $0 === waiter }) else { return false }
-            table.waiters.remove(at: index)
-            return true
-        }
-        if removed { waiter.complete(.interrupted) }
-    }
-
-    /// Drops the most recent lock of the holder named in `input`, the bytes of
-    /// one write(2) to `release`.
-    public func release(_ input: UnsafeRawBufferPointer, caller: Caller, overrun: Overrun? = nil) throws(RecorderError) {
-        try refusalsLogged("release", caller) { () throws(RecorderError) in
-            try dropLock(ClientName(parsing: input), caller: caller, overrun: overrun)
-        }
-    }
-
+    /// Drops the most recent lock of the holder `name` (a write to `release`).
     public func release(_ name: ClientName, caller: Caller, overrun: Overrun? = nil) throws(RecorderError) {
         try refusalsLogged("release", caller) { () throws(RecorderError) in
             try dropLock(name, caller: caller, overrun: overrun)
         }
     }
 
-    private func dropLock(_ name: ClientName, caller: Caller, overrun: Overrun?) throws(RecorderError) {
+    func dropLock(_ name: ClientName, caller: Caller, overrun: Overrun?) throws(RecorderError) {
         let deadline = deadline()
         let (last, generation) = try table.withWaitableLock { (locked) throws(RecorderError) -> (Bool, UInt64) in
             try waitForTransition(locked, until: deadline)
@@ -326,7 +226,7 @@ public final class Recorder: Sendable {
     /// `unlockedBy` is the caller of a `release` that drops the last lock
     /// (nil for the close of the holding handle). The first waiter, if any,
     /// gets the recorder next.
-    private func letGo(until deadline: MonotonicInstant, overrun: Overrun?, unlockedBy releaser: Caller?,
+    func letGo(until deadline: MonotonicInstant, overrun: Overrun?, unlockedBy releaser: Caller?,
                        _ dropLastLocks: (inout Table) -> Void) {
         func finish() {
             let (freed, next) = table.withLock { table -> (RecorderEvent?, Reservation?) in
@@ -358,7 +258,7 @@ public final class Recorder: Sendable {
         if unclaimed != nil { finish() }
     }
 
-    private func popMostRecentLock(_ table: inout Table) {
+    func popMostRecentLock(_ table: inout Table) {
         while let id = table.order.popLast() {
             guard var locks = table.handles[id] else { continue }
             limits.dropLocks(uid: locks.uid, count: 1)
@@ -373,7 +273,7 @@ public final class Recorder: Sendable {
         }
     }
 
-    private func removeHandle(_ id: UInt64, _ table: inout Table) {
+    func removeHandle(_ id: UInt64, _ table: inout Table) {
         guard let locks = table.handles.removeValue(forKey: id) else { return }
         limits.dropLocks(uid: locks.uid, count: locks.count)
         table.lockCount -= locks.count
@@ -385,7 +285,7 @@ public final class Recorder: Sendable {
 
     /// Waits, until `deadline`, for a claim or a release of the drive that
     /// is under way to end.
-    private func waitForTransition(_ locked: Monitor<Table>.Locked, until deadline: MonotonicInstant) throws(RecorderError) {
+    func waitForTransition(_ locked: Monitor<Table>.Locked, until deadline: MonotonicInstant) throws(RecorderError) {
         while true {
             if locked.state.removed { throw .noDevice }
             guard let until = locked.state.transition else { return }
@@ -426,46 +326,13 @@ public final class Recorder: Sendable {
         if claimed { drive.unclaim() }
     }
 
-    // MARK: The tray
-
-    /// Opens the tray (a write to `eject`).
-    public func eject(caller: Caller, overrun: Overrun? = nil) throws(RecorderError) {
-        try refusalsLogged("eject", caller) { () throws(RecorderError) in
-            try trayCommand(caller, overrun) { [drive] () throws(DriveError) in try drive.eject() }
-        }
-    }
-
-    /// Closes the tray (a write to `closetray`).
-    public func closeTray(caller: Caller, overrun: Overrun? = nil) throws(RecorderError) {
-        try refusalsLogged("closetray", caller) { () throws(RecorderError) in
-            try trayCommand(caller, overrun) { [drive] () throws(DriveError) in try drive.closeTray() }
-        }
-    }
-
-    /// Allowed while free, and to the holder's uid or root while locked;
-    /// refused under another holder (E_IMAPI_RECORDER_LOCKED).
-    private func trayCommand(_ caller: Caller, _ overrun: Overrun?, _ command: () throws(DriveError) -> Void) throws(RecorderError) {
-        try table.withLock { (table) throws(RecorderError) in
-            if table.removed { throw .noDevice }
-            if let holder = table.holder, holder.uid != caller.uid, !caller.isRoot {
-                throw .busy("locked by \(holder.name) (uid \(holder.uid))")
-            }
-        }
-        guard let result = calls.call(deadline: deadline(), overrun: overrun, command, late: { _ in }) else { throw .timedOut }
-        do {
-            try result.get()
-        } catch {
-            throw mapLogging(error)
-        }
-    }
-
-    private func deadline() -> MonotonicInstant {
+    func deadline() -> MonotonicInstant {
         MonotonicInstant.now.advanced(byNanoseconds: timeoutNanoseconds)
     }
 
     // MARK: Rules
 
-    private func takeLock(_ name: ClientName, handle id: UInt64, caller: Caller, force: Bool, overrun: Overrun?) throws(RecorderError) {
+    func takeLock(_ name: ClientName, handle id: UInt64, caller: Caller, force: Bool, overrun: Overrun?) throws(RecorderError) {
         let deadline = deadline()
         // Under the lock: nest, refuse, or reserve the drive transition.
         let nested = try table.withWaitableLock { (locked) throws(RecorderError) -> UInt64? in
@@ -498,119 +365,7 @@ public final class Recorder: Sendable {
         try claim(Reservation(name: name, handle: id, caller: caller, force: force, deadline: deadline), overrun: overrun)
     }
 
-    /// A claim of the free recorder, reserved for one handle.
-    struct Reservation {
-        var name: ClientName
-        var handle: UInt64
-        var caller: Caller
-        var force: Bool
-        var deadline: MonotonicInstant
-        /// The waiter it is for, when it came from `acquire_wait`.
-        var waiter: LockWaiter?
-    }
-
-    private func reserve(_ table: inout Table, _ reservation: Reservation) {
-        table.transition = reservation.deadline
-        table.claimant = Holder(name: reservation.name, uid: reservation.caller.uid)
-        table.claimantHandle = reservation.handle
-    }
-
-    /// The recorder has just become free (called under the table's lock):
-    /// reserves it for the first waiter, if there is one.
-    private func handOver(_ table: inout Table) -> Reservation? {
-        guard !table.removed, table.holder == nil, table.transition == nil, !table.waiters.isEmpty else { return nil }
-        let waiter = table.waiters.removeFirst()
-        let reservation = Reservation(name: waiter.name, handle: waiter.handle, caller: waiter.caller, force: waiter.force,
-                                      deadline: deadline(), waiter: waiter)
-        reserve(&table, reservation)
-        return reservation
-    }
-
-    /// Claims the drive for the waiter the recorder was handed over to, and
-    /// tells it the outcome.
-    private func serve(_ reservation: Reservation) {
-        let outcome = Result { () throws(RecorderError) in
-            try refusalsLogged("acquire_wait", reservation.caller, refusing: reservation.name) { () throws(RecorderError) in
-                try claim(reservation, overrun: nil)
-            }
-        }
-        if case .failure(let error) = outcome { reservation.waiter?.complete(error) } else { reservation.waiter?.complete(nil) }
-    }
-
-    /// Claims the drive for a reservation. A claim that ends after its
-    /// caller gave up is undone. A claim that fails leaves the recorder free
-    /// for the next waiter.
-    private func claim(_ reservation: Reservation, overrun: Overrun?) throws(RecorderError) {
-        let (name, id, caller, deadline) = (reservation.name, reservation.handle, reservation.caller, reservation.deadline)
-        let claimed = calls.call(deadline: deadline, overrun: overrun, { [self] () throws(DriveError) in
-            try claimDrive(force: reservation.force, deadline: deadline)
-        }, late: { [self] result in
-            if case .success = result { drive.unclaim() }
-            endTransition()
-        })
-        guard let claimed else { throw .timedOut }
-        var outcome = claimed.mapError(mapLogging)
-        let (undo, generation) = table.withLock { table -> (Bool, UInt64) in
-            table.transition = nil
-            table.claimant = nil
-            table.claimantHandle = nil
-            self.table.broadcast()
-            guard case .success = outcome else { return (false, 0) }
-            if table.removed {
-                outcome = .failure(.noDevice)
-                return (true, 0)
-            }
-            do throws(RecorderError) {
-                try limits.addLock(uid: caller.uid)
-            } catch {
-                outcome = .failure(error)
-                return (true, 0)
-            }
-            table.holder = Holder(name: name, uid: caller.uid)
-            table.generation += 1
-            addLock(&table, handle: id, caller: caller)
-            eventOrder.lock()
-            return (false, table.generation)
-        }
-        if case .success = outcome {
-            changed(.lock, name, caller.pid, caller.uid, generation: generation)
-            eventOrder.unlock()
-        }
-        if undo { drive.unclaim() }
-        if case .failure = outcome, let next = table.withLock({ handOver(&$0) }) { serve(next) }
-        try outcome.get()
-        logger.debug("locked", metadata: ["owner": "\(name)", "pid": "\(caller.pid)", "uid": "\(caller.uid)"])
-    }
-
-    /// Checks that nobody else uses the drive and claims it. The exclusive
-    /// probe fails while a volume is mounted or another program holds the
-    /// drive; only then is the mount table read, to tell which and, for
-    /// `acquire_force`, to unmount.
-    private func claimDrive(force: Bool, deadline: MonotonicInstant) throws(DriveError) {
-        var confirmed = true
-        do {
-            try drive.probeExclusive()
-        } catch .busy(let why) {
-            let mounts = try drive.mountPoints()
-            guard !mounts.isEmpty else { throw .busy(why) }
-            guard force else { throw .busy("a volume is mounted at \(mounts[0])") }
-            for mountPoint in mounts.reversed() {
-                if try drive.unmount(mountPoint) == .detachedLazily {
-                    confirmed = false
-                    logger.warning("volume busy: detached lazily, the kernel claim could not be confirmed",
-                                   metadata: ["mountpoint": "\(mountPoint)"])
-                } else {
-                    logger.notice("volume unmounted", metadata: ["mountpoint": "\(mountPoint)"])
-                }
-            }
-            if confirmed {
-                try drive.probeExclusive()
-            }
-        }
-        try drive.claim(exclusive: options.exclusive && confirmed, deadline: deadline)
-    }
-
-    private func addLock(_ table: inout Table, handle id: UInt64, caller: Caller) {
+    func addLock(_ table: inout Table, handle id: UInt64, caller: Caller) {
         if table.handles[id] == nil {
             table.nextSequence += 1
             table.handles[id] = HandleLocks(count: 0, pid: caller.pid, uid: caller.uid, since: Self.wallClock(),
@@ -619,30 +374,6 @@ public final class Recorder: Sendable {
         table.handles[id]!.count += 1
         table.order.append(id)
         table.lockCount += 1
-    }
-
-    private func endTransition() {
-        let next = table.withLock { table -> Reservation? in
-            table.transition = nil
-            table.claimant = nil
-            table.claimantHandle = nil
-            self.table.broadcast()
-            return handOver(&table)
-        }
-        if let next { serve(next) }
-    }
-
-    /// The number of lock state changes so far: it moves whenever `owner`,
-    /// `lockcount`, `holders` or `generation` may have.
-    public var changes: UInt64 { changeCount.load(ordering: .acquiring) }
-
-    private func changed(_ kind: RecorderEvent.Kind, _ name: ClientName, _ pid: Int32, _ uid: UInt32, generation: UInt64) {
-        changed(RecorderEvent(kind: kind, recorder: self.name, name: name, pid: pid, uid: uid, generation: generation))
-    }
-
-    private func changed(_ event: RecorderEvent) {
-        if event.kind != .refused { changeCount.add(1, ordering: .releasing) }
-        observer?.recorderChanged(event)
     }
 
     /// A generation base that no earlier daemon since boot has reached for
@@ -664,91 +395,4 @@ public final class Recorder: Sendable {
         return now.tv_sec
     }
 
-    /// Logs each refusal once, with who asked and why. The reason never
-    /// holds bytes a client wrote, except a name that passed validation.
-    /// A refusal (EBUSY) of a lock for `name` is also an event.
-    private func refusalsLogged<T>(_ operation: String, _ caller: Caller, refusing name: ClientName? = nil,
-                                   _ body: () throws(RecorderError) -> T) throws(RecorderError) -> T {
-        do {
-            return try body()
-        } catch {
-            logger.notice("refused", metadata: [
-                "op": "\(operation)", "pid": "\(caller.pid)", "uid": "\(caller.uid)", "reason": "\(error)",
-            ])
-            if case .busy = error, let name, observer != nil {
-                let (holder, generation) = table.withLock { ($0.holder?.name ?? $0.claimant?.name, $0.generation) }
-                changed(RecorderEvent(kind: .refused, recorder: self.name, name: name, pid: caller.pid, uid: caller.uid,
-                                      generation: generation, holder: holder))
-            }
-            throw error
-        }
-    }
-
-    /// `map`, and a device that is not the recorder's any more is logged
-    /// as an error with why.
-    private func mapLogging(_ error: DriveError) -> RecorderError {
-        if case .replaced(let why) = error {
-            logger.error("refusing a device that is not the recorder's", metadata: ["reason": "\(why)"])
-        }
-        return Self.map(error)
-    }
-
-    static func map(_ error: DriveError) -> RecorderError {
-        switch error {
-        case .busy(let why): .busy(why)
-        case .timedOut: .timedOut
-        case .gone, .replaced: .noDevice
-        case .failed(let why, _): .io(why)
-        case .unsupported: .unsupported
-        }
-    }
-}
-
-/// One open file description of `acquire` or `acquire_force`: the owner of
-/// the locks taken through it.
-public final class LockHandle: Sendable {
-    public let id: UInt64
-    public let recorder: Recorder
-    /// The uid that opened the handle, whose usage it counts in.
-    public let uid: UInt32
-
-    init(id: UInt64, recorder: Recorder, uid: UInt32) {
-        self.id = id
-        self.recorder = recorder
-        self.uid = uid
-    }
-
-    public func acquire(_ name: ClientName, caller: Caller, force: Bool, overrun: Overrun? = nil) throws(RecorderError) {
-        try recorder.acquire(name, handle: self, caller: caller, force: force, overrun: overrun)
-    }
-
-    public func acquire(_ input: UnsafeRawBufferPointer, caller: Caller, force: Bool,
-                        overrun: Overrun? = nil) throws(RecorderError) {
-        try recorder.acquire(input, handle: self, caller: caller, force: force, overrun: overrun)
-    }
-
-    /// Whether the handle holds at least one lock now: only then does its
-    /// closing change what others see.
-    public var holdsLocks: Bool { recorder.holdsLocks(id) }
-
-    /// FUSE RELEASE: the last descriptor is gone.
-    public func closed() { recorder.closed(id, uid: uid) }
-}
-
-/// A mutex locked and unlocked in different scopes (`Recorder`'s event
-/// order), which `Synchronization.Mutex` cannot be.
-final class OrderLock: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-
-    init() {
-        pthread_mutex_init(mutex, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-
-    func lock() { pthread_mutex_lock(mutex) }
-    func unlock() { pthread_mutex_unlock(mutex) }
 }

@@ -152,16 +152,14 @@ public final class RecorderFileSystem: Sendable {
             } catch {
                 return request.fail(error)
             }
-            let handle: AnyObject = file.takesLocks
-                ? recorder.makeHandle(countedFor: caller.uid)
-                : ValueHandle(uid: caller.uid, limits: recorder.limits, changes: recorder.changes)
-            info.pointee.fh = UInt64(UInt(bitPattern: Unmanaged.passRetained(handle).toOpaque()))
+            info.pointee.fh = OpenFile.box(file.takesLocks
+                ? .lock(recorder.makeHandle(countedFor: caller.uid))
+                : .value(ValueHandle(uid: caller.uid, limits: recorder.limits, changes: recorder.changes)))
             if file.waits {
                 // Its writes wait: they must not hold the inode's lock against
                 // other writers (FOPEN_PARALLEL_DIRECT_WRITES).
                 if !request.reply(openWithParallelWrites: info.pointee.fh) {
-                    Unmanaged<LockHandle>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(info.pointee.fh))!)
-                        .takeRetainedValue().closed()
+                    OpenFile.unbox(info.pointee.fh)?.closed()
                 }
                 return
             }
@@ -204,7 +202,7 @@ public final class RecorderFileSystem: Sendable {
         }
         let reader = EventsReader(uid: caller.uid, limits: limits)
         events.add(reader)
-        info.pointee.fh = UInt64(UInt(bitPattern: Unmanaged.passRetained(reader).toOpaque()))
+        info.pointee.fh = OpenFile.box(.events(reader))
         rfs_fi_set_direct_io(info)
         rfs_fi_set_nonseekable(info)
         rfs_fi_set_noflush(info)
@@ -215,7 +213,7 @@ public final class RecorderFileSystem: Sendable {
     /// recorder's, for a lock handle that holds locks; none otherwise.
     static func releaseKey(inode: Inode, handle: UInt64) -> UInt64 {
         guard case .file(let file, let slot) = inode.node, file.takesLocks,
-              let lockHandle = lockHandle(handle), lockHandle.holdsLocks else { return 0 }
+              case .lock(let lockHandle) = OpenFile.from(handle), lockHandle.holdsLocks else { return 0 }
         return orderKey(slot)
     }
 
@@ -223,13 +221,13 @@ public final class RecorderFileSystem: Sendable {
     static func orderKey(_ slot: Int) -> UInt64 { UInt64(slot) + 1 }
 
     func read(_ request: consuming Request, inode: Inode, size: Int, offset: Int, handle: UInt64, flags: Int32) {
-        if inode == .events {
-            guard let reader = EventsReader.from(handle) else { return request.fail(EBADF) }
+        let open = OpenFile.from(handle)
+        if case .events(let reader) = open {
             return reader.read(request, size: size, nonBlocking: flags & O_NONBLOCK != 0)
         }
         guard case .file(let file, let slot) = inode.node, !file.isControl else { return request.fail(EBADF) }
         guard let recorder = recorder(slot) else { return gone(request, file) }
-        guard let value = ValueHandle.from(handle) else { return request.fail(EBADF) }
+        guard case .value(let value) = open else { return request.fail(EBADF) }
         // The locks of every file of this recorder closed before this
         // request was sent are gone.
         rfs_wait_for_earlier_releases(Self.orderKey(slot))
@@ -251,18 +249,29 @@ public final class RecorderFileSystem: Sendable {
         // request was sent are gone.
         rfs_wait_for_earlier_releases(Self.orderKey(slot))
         // A lock file acts on its handle, the other control files on the recorder.
-        let lockHandle = file.takesLocks ? Self.lockHandle(handle) : nil
-        let recorder = file.takesLocks ? nil : recorder(slot)
+        let lockHandle: LockHandle?
+        if case .lock(let handle) = OpenFile.from(handle) { lockHandle = handle } else { lockHandle = nil }
+        let recorder = lockHandle?.recorder ?? recorder(slot)
         if file.takesLocks && lockHandle == nil { return request.fail(EBADF) }
-        if !file.takesLocks && recorder == nil { return gone(request, file) }
-        if file.waits { return waitForLock(request, lockHandle!, data: data, caller: caller) }
+        guard let recorder else { return gone(request, file) }
+        // The name written, parsed here: the core takes typed values only.
+        var name: ClientName?
+        if file.takesLocks || file == .release {
+            do {
+                name = try ClientName(parsing: data)
+            } catch {
+                recorder.refused(file.name, caller: caller, error)
+                return request.fail(error)
+            }
+        }
+        if file.waits { return waitForLock(request, lockHandle!, name: name!, written: data.count, caller: caller) }
         let overrun = request.overrun(written: data.count)
         let outcome = Result { () throws(RecorderError) in
             switch file {
-            case .eject: try recorder!.eject(caller: caller, overrun: overrun)
-            case .closetray: try recorder!.closeTray(caller: caller, overrun: overrun)
-            case .release: try recorder!.release(data, caller: caller, overrun: overrun)
-            default: try lockHandle!.acquire(data, caller: caller, force: file == .acquireForce, overrun: overrun)
+            case .eject: try recorder.eject(caller: caller, overrun: overrun)
+            case .closetray: try recorder.closeTray(caller: caller, overrun: overrun)
+            case .release: try recorder.release(name!, caller: caller, overrun: overrun)
+            default: try lockHandle!.acquire(name!, caller: caller, force: file == .acquireForce, overrun: overrun)
             }
         }
         // The watchdog answered already if the drive held this past the deadline.
@@ -277,19 +286,8 @@ public final class RecorderFileSystem: Sendable {
     /// refused for another reason than a holder); until then it waits
     /// parked, in line behind the writers that came first, and a signal to
     /// the writer ends the wait with EINTR.
-    private func waitForLock(_ request: consuming Request, _ handle: LockHandle, data: UnsafeRawBufferPointer,
+    private func waitForLock(_ request: consuming Request, _ handle: LockHandle, name: ClientName, written count: Int,
                              caller: Caller) {
-        let name: ClientName
-        do {
-            name = try ClientName(parsing: data)
-        } catch {
-            logger.notice("refused", metadata: [
-                "recorder": "\(handle.recorder.name)", "op": "acquire_wait", "pid": "\(caller.pid)",
-                "uid": "\(caller.uid)", "reason": "\(error)",
-            ])
-            return request.fail(error)
-        }
-        let count = data.count
         let parked = ParkedRequest.park(request)
         let waiter = handle.recorder.acquireWaiting(name, handle: handle, caller: caller, force: false) { outcome in
             parked.answer { request in
@@ -301,25 +299,13 @@ public final class RecorderFileSystem: Sendable {
     }
 
     func release(_ request: consuming Request, inode: Inode, handle: UInt64) {
-        if handle != 0 {
-            let pointer = UnsafeRawPointer(bitPattern: UInt(handle))!
-            switch inode.node {
-            case .file(let file, _) where file.takesLocks:
-                Unmanaged<LockHandle>.fromOpaque(pointer).takeRetainedValue().closed()
-            case .file(let file, _) where !file.isControl:
-                let value = Unmanaged<ValueHandle>.fromOpaque(pointer).takeRetainedValue()
-                if file.isPollable, let recorder = recorders.recorder(slot: inode.slot) {
-                    events.forgetPoller(value, of: recorder.name)
-                }
-                value.closed()
-            case .events:
-                let reader = Unmanaged<EventsReader>.fromOpaque(pointer).takeRetainedValue()
-                events.remove(reader)
-                reader.closed()
-            default:
-                break
-            }
+        let open = OpenFile.unbox(handle)
+        if case .value(let value) = open, case .file(let file, let slot) = inode.node, file.isPollable,
+           let recorder = recorders.recorder(slot: slot) {
+            events.forgetPoller(value, of: recorder.name)
         }
+        if case .events(let reader) = open { events.remove(reader) }
+        open?.closed()
         request.succeed()
     }
 
@@ -328,12 +314,10 @@ public final class RecorderFileSystem: Sendable {
     /// is readable when an event waits.
     func poll(_ request: consuming Request, inode: Inode, handle: UInt64, pollHandle raw: OpaquePointer?) {
         let pollHandle = raw.map(PollHandle.init)
-        if inode == .events {
-            guard let reader = EventsReader.from(handle) else { return request.fail(EBADF) }
-            return request.reply(poll: reader.poll(pollHandle))
-        }
+        let open = OpenFile.from(handle)
+        if case .events(let reader) = open { return request.reply(poll: reader.poll(pollHandle)) }
         let readable = Int32(POLLIN | POLLRDNORM)
-        guard case .file(let file, let slot) = inode.node, file.isPollable, let value = ValueHandle.from(handle) else {
+        guard case .file(let file, let slot) = inode.node, file.isPollable, case .value(let value) = open else {
             pollHandle?.destroy()
             return request.reply(poll: inode.node == nil ? Int32(POLLERR) : readable)
         }
@@ -433,67 +417,6 @@ public final class RecorderFileSystem: Sendable {
     }
 
     func linkTarget(_ recorder: Recorder) -> String { "../\(recorder.name)" }
-
-    static func lockHandle(_ handle: UInt64) -> LockHandle? {
-        guard let pointer = UnsafeRawPointer(bitPattern: UInt(handle)) else { return nil }
-        return Unmanaged<LockHandle>.fromOpaque(pointer).takeUnretainedValue()
-    }
-}
-
-/// One open of a value file. The value is read anew at offset 0; only when
-/// a read leaves part of it unread is it kept, for the reads at later
-/// offsets, so a value read in pieces is never torn and a handle read whole
-/// costs its few fixed bytes.
-final class ValueHandle: Sendable {
-    /// The uid whose usage the handle counts in.
-    private let uid: UInt32
-    private let limits: UsageLimits
-    private let rest = Mutex<[UInt8]?>(nil)
-    /// For poll(2): the recorder's change count at open, and a hash of
-    /// what the last read from offset 0 showed.
-    private let seen: Mutex<(changes: UInt64, hash: UInt64?)>
-
-    init(uid: UInt32, limits: UsageLimits, changes: UInt64) {
-        self.uid = uid
-        self.limits = limits
-        seen = Mutex((changes, nil))
-    }
-
-    /// Whether the value is not what the handle last read (or, before its
-    /// first read, whether the recorder changed since the open).
-    func changed(since changes: UInt64, content: () throws(RecorderError) -> [UInt8]) -> Bool {
-        let (openChanges, hash) = seen.withLock { $0 }
-        guard let hash else { return changes != openChanges }
-        guard let now = try? content() else { return true }
-        return Self.hash(now) != hash
-    }
-
-    /// FNV-1a.
-    static func hash(_ bytes: [UInt8]) -> UInt64 {
-        bytes.reduce(0xcbf2_9ce4_8422_2325 as UInt64) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
-    }
-
-    /// FUSE RELEASE: the handle no longer counts.
-    func closed() {
-        limits.closeHandle(uid: uid)
-    }
-
-    static func from(_ handle: UInt64) -> ValueHandle? {
-        guard let pointer = UnsafeRawPointer(bitPattern: UInt(handle)) else { return nil }
-        return Unmanaged<ValueHandle>.fromOpaque(pointer).takeUnretainedValue()
-    }
-
-    func read(at offset: Int, count: Int, refresh: () throws(RecorderError) -> [UInt8]) throws(RecorderError) -> ArraySlice<UInt8> {
-        let bytes = try rest.withLock { (kept) throws(RecorderError) -> [UInt8] in
-            let fresh = offset == 0 || kept == nil
-            let bytes = fresh ? try refresh() : kept!
-            kept = offset + count < bytes.count ? bytes : nil
-            if fresh { seen.withLock { $0.hash = Self.hash(bytes) } }
-            return bytes
-        }
-        let start = min(offset, bytes.count)
-        return bytes[start..<min(start + count, bytes.count)]
-    }
 }
 
 /// A time in RFC 3339, UTC: 2026-11-25T15:00:44Z.

@@ -1,0 +1,35 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// Answers for a caller whose operation is stuck in a drive past its deadline.
+///
+/// The FUSE layer makes one per request that may call into a drive; the
+/// answer it wraps replies to that request. Exactly one answer is given:
+/// either the owner settles (and answers itself), or the watchdog fires.
+public final class Overrun: Sendable {
+    private static let open: UInt8 = 0, settled: UInt8 = 1, fired: UInt8 = 2
+    private let state = Atomic<UInt8>(Overrun.open)
+    private let answer: @Sendable (RecorderError?) -> Void
+
+    /// `answer` gets what the client is due at the deadline: nil for success.
+    public init(_ answer: @escaping @Sendable (RecorderError?) -> Void) {
+        self.answer = answer
+    }
+
+    /// Takes the right to answer for the owner; false when the watchdog has
+    /// answered already. Asking again gives the same answer.
+    public func settle() -> Bool {
+        let (exchanged, original) = state.compareExchange(expected: Self.open, desired: Self.settled,
+                                                          ordering: .acquiringAndReleasing)
+        return exchanged || original == Self.settled
+    }
+
+    /// The watchdog's side: answers unless the owner settled first.
+    func fire(_ outcome: RecorderError?) {
+        if state.compareExchange(expected: Self.open, desired: Self.fired, ordering: .acquiringAndReleasing).exchanged {
+            answer(outcome)
+        }
+    }
+}

@@ -1,0 +1,65 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import Synchronization
+
+extension Recorder {
+    /// The number of lock state changes so far: it moves whenever `owner`,
+    /// `lockcount`, `holders` or `generation` may have.
+    public var changes: UInt64 { changeCount.load(ordering: .acquiring) }
+
+    func changed(_ kind: RecorderEvent.Kind, _ name: ClientName, _ pid: Int32, _ uid: UInt32, generation: UInt64) {
+        changed(RecorderEvent(kind: kind, recorder: self.name, name: name, pid: pid, uid: uid, generation: generation))
+    }
+
+    func changed(_ event: RecorderEvent) {
+        if event.kind != .refused { changeCount.add(1, ordering: .releasing) }
+        observer?.recorderChanged(event)
+    }
+
+    /// Logs each refusal once, with who asked and why. The reason never
+    /// holds bytes a client wrote, except a name that passed validation.
+    /// Logs a refusal the adapter made itself (a name that does not parse),
+    /// as the core logs its own.
+    public func refused(_ operation: String, caller: Caller, _ error: RecorderError) {
+        logger.notice("refused", metadata: [
+            "op": "\(operation)", "pid": "\(caller.pid)", "uid": "\(caller.uid)", "reason": "\(error)",
+        ])
+    }
+
+    /// A refusal (EBUSY) of a lock for `name` is also an event.
+    func refusalsLogged<T>(_ operation: String, _ caller: Caller, refusing name: ClientName? = nil,
+                                   _ body: () throws(RecorderError) -> T) throws(RecorderError) -> T {
+        do {
+            return try body()
+        } catch {
+            refused(operation, caller: caller, error)
+            if case .busy = error, let name, observer != nil {
+                let (holder, generation) = table.withLock { ($0.holder?.name ?? $0.claimant?.name, $0.generation) }
+                changed(RecorderEvent(kind: .refused, recorder: self.name, name: name, pid: caller.pid, uid: caller.uid,
+                                      generation: generation, holder: holder))
+            }
+            throw error
+        }
+    }
+
+    /// `map`, and a device that is not the recorder's any more is logged
+    /// as an error with why.
+    func mapLogging(_ error: DriveError) -> RecorderError {
+        if case .replaced(let why) = error {
+            logger.error("refusing a device that is not the recorder's", metadata: ["reason": "\(why)"])
+        }
+        return Self.map(error)
+    }
+
+    static func map(_ error: DriveError) -> RecorderError {
+        switch error {
+        case .busy(let why): .busy(why)
+        case .timedOut: .timedOut
+        case .gone, .replaced: .noDevice
+        case .failed(let why, _): .io(why)
+        case .unsupported: .unsupported
+        }
+    }
+}
