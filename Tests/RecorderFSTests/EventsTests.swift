@@ -183,11 +183,10 @@ extension MountedTests {
                     for fd in fds: p.register(fd, select.POLLPRI | select.POLLERR)
                     print("before", sorted(fds[fd] for fd, _ in p.poll(0)), flush=True)
                     sys.stdin.readline()
-                    start = time.monotonic()
                     ready = p.poll(5000)
-                    took = time.monotonic() - start
+                    woke = time.monotonic()
                     masks = set(mask for _, mask in ready)
-                    print("woke", "%.3f" % took, sorted(fds[fd] for fd, _ in ready),
+                    print("woke", "%.6f" % woke, sorted(fds[fd] for fd, _ in ready),
                           "mask", " ".join(str(m) for m in sorted(masks)), flush=True)
                     fd = [fd for fd, f in fds.items() if f == "owner"][0]
                     os.lseek(fd, 0, 0)
@@ -208,12 +207,25 @@ extension MountedTests {
                 #expect(poller.output.hasPrefix("before []\n"), "nothing changed yet: \(poller.output)")
                 _ = write(ends[1], "go\n", 3)
                 #expect(poll { Self.inSyscall(poller.pid, 7) }, "the poller is not in poll(2)")
-                let agent = try recorder.workspace.agent()
-                _ = try agent.hold(recorder.path("acquire"), "Watched")
+                // The lock, by a process that says when (CLOCK_MONOTONIC, as
+                // the poller's) its write returned, and keeps the lock.
+                let locker = try Child(["/usr/bin/python3", "-c", """
+                    import os, sys, time
+                    fd = os.open(sys.argv[1], os.O_WRONLY)
+                    os.write(fd, b"Watched")
+                    print("%.6f" % time.monotonic(), flush=True)
+                    time.sleep(60)
+                    """, recorder.path("acquire")], stdout: "\(recorder.workspace.path)/locker.out",
+                    stderr: "\(recorder.workspace.path)/locker.err")
+                defer { locker.end() }
                 #expect(poller.wait(within: .seconds(10)) == 0, "\(poller.errors)")
+                #expect(poll { locker.output.hasSuffix("\n") }, "\(locker.errors)")
                 let lines = poller.output.split(separator: "\n")
                 let woke = lines.first { $0.hasPrefix("woke ") }?.split(separator: " ") ?? []
-                #expect(woke.count >= 2 && (Double(woke[1]) ?? 9) < 0.1, "\(poller.output)")
+                let locked = Double(locker.output.trimmingNewline) ?? 0
+                // Woken by the change itself: at most 100 ms after the write.
+                #expect(woke.count >= 2 && abs((Double(woke[1]) ?? 0) - locked) < 0.1,
+                        "woke at \(woke.dropFirst().first ?? "-"), locked at \(locked): \(poller.output)")
                 #expect(lines.contains { $0.hasPrefix("woke ") && $0.contains("'generation', 'holders', 'lockcount', 'owner'") },
                         "\(poller.output)")
                 // POLLPRI (2) | POLLERR (8)
