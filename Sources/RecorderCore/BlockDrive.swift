@@ -19,8 +19,7 @@ public final class BlockDrive: Drive {
 
     public init(node: String) {
         self.node = node
-        var info = stat()
-        device = stat(node, &info) == 0 && (info.st_mode & S_IFMT) == S_IFBLK ? UInt64(info.st_rdev) : nil
+        device = FileStatus(path: node).flatMap { $0.isBlockDevice ? $0.deviceNumber : nil }
     }
 
     /// The device number of the node, which identifies its mounts.
@@ -138,8 +137,7 @@ public final class BlockDrive: Drive {
         guard let device else { throw .replaced("\(node) is not a block device") }
         // Checked before the open too: even an O_EXCL open that fails at
         // once is nothing to do to another device.
-        var info = stat()
-        if stat(node, &info) == 0, (info.st_mode & S_IFMT) != S_IFBLK || UInt64(info.st_rdev) != device {
+        if let status = FileStatus(path: node), !status.isBlockDevice || status.deviceNumber != device {
             throw .replaced("\(node) no longer leads to the recorder's device \(Self.numbers(device))")
         }
         let flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | (exclusive ? O_EXCL : 0)
@@ -151,7 +149,7 @@ public final class BlockDrive: Drive {
             }
             throw Self.failure("open", errno: code)
         }
-        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFBLK, UInt64(info.st_rdev) == device else {
+        guard let status = FileStatus(descriptor: descriptor), status.isBlockDevice, status.deviceNumber == device else {
             close(descriptor)
             throw .replaced("\(node) no longer leads to the recorder's device \(Self.numbers(device))")
         }

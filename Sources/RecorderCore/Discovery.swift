@@ -150,9 +150,8 @@ public final class Discovery: @unchecked Sendable {
 
     /// The kernel name of a block device node, through sysfs.
     static func kernelName(ofNode node: String) -> String? {
-        var info = stat()
-        guard stat(node, &info) == 0 else { return nil }
-        let (major, minor) = (rfs_major(info.st_rdev), rfs_minor(info.st_rdev))
+        guard let status = FileStatus(path: node) else { return nil }
+        let (major, minor) = (rfs_major(dev_t(status.deviceNumber)), rfs_minor(dev_t(status.deviceNumber)))
         var buffer = [CChar](repeating: 0, count: 4096)
         let count = readlink("/sys/dev/block/\(major):\(minor)", &buffer, buffer.count - 1)
         guard count > 0 else { return nil }

@@ -17,22 +17,20 @@ public struct FlockHolder: Equatable, Sendable, CustomStringConvertible {
     /// Who holds an exclusive flock on the file open as `descriptor`, if
     /// anyone outside this process does.
     public static func exclusive(of descriptor: Int32) -> FlockHolder? {
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else { return nil }
-        return exclusive(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        guard let status = FileStatus(descriptor: descriptor) else { return nil }
+        return exclusive(device: status.device, inode: status.inode)
     }
 
     /// Who holds an exclusive flock on the file at `path`.
     public static func exclusive(ofPath path: String) -> FlockHolder? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        return exclusive(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        guard let status = FileStatus(path: path) else { return nil }
+        return exclusive(device: status.device, inode: status.inode)
     }
 
     static func exclusive(device: UInt64, inode: UInt64) -> FlockHolder? {
-        guard let table = readSmallFile("/proc/locks") else { return nil }
+        guard let table = try? readFile("/proc/locks") else { return nil }
         guard let pid = exclusivePID(inLocks: table, device: device, inode: inode) else { return nil }
-        let command = readSmallFile("/proc/\(pid)/comm").map { text in
+        let command = (try? readFile("/proc/\(pid)/comm")).map { text in
             String(text.prefix { $0 != "\n" })
         }
         return FlockHolder(pid: pid, command: command?.isEmpty == false ? command : nil)
@@ -53,20 +51,5 @@ public struct FlockHolder: Equatable, Sendable, CustomStringConvertible {
             return pid
         }
         return nil
-    }
-
-    private static func readSmallFile(_ path: String) -> String? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16384)
-        while true {
-            let count = read(descriptor, &buffer, buffer.count)
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { break }
-            bytes += buffer[0..<count]
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -19,8 +19,7 @@ public struct MonotonicInstant: Comparable, Sendable, Hashable {
     }
 
     public func advanced(by duration: Duration) -> MonotonicInstant {
-        let (seconds, attoseconds) = duration.components
-        return MonotonicInstant(nanoseconds: nanoseconds + seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        MonotonicInstant(nanoseconds: nanoseconds + duration.nanoseconds)
     }
 
     public func advanced(byNanoseconds count: Int64) -> MonotonicInstant {

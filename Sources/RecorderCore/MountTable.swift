@@ -62,30 +62,6 @@ public struct MountTable: Sendable {
     }
 }
 
-/// Reads a whole (small, procfs or sysfs) file.
-func readFile(_ path: String) throws(Errno) -> String {
-    let descriptor: FileDescriptor
-    do {
-        descriptor = try FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec, retryOnInterrupt: true)
-    } catch {
-        throw error as! Errno
-    }
-    defer { try? descriptor.close() }
-    var result: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let count: Int
-        do {
-            count = try buffer.withUnsafeMutableBytes { try descriptor.read(into: $0, retryOnInterrupt: true) }
-        } catch {
-            throw error as! Errno
-        }
-        if count == 0 { break }
-        result.append(contentsOf: buffer[0..<count])
-    }
-    return String(decoding: result, as: UTF8.self)
-}
-
 /// glibc's makedev(3), a macro Swift cannot import.
 public func deviceNumber(major: UInt64, minor: UInt64) -> UInt64 {
     UInt64(rfs_makedev(UInt32(truncatingIfNeeded: major), UInt32(truncatingIfNeeded: minor)))

@@ -20,10 +20,7 @@ public struct RecorderOptions: Sendable {
     }
 
     /// The timeout in nanoseconds, for the deadlines of the hot path.
-    var timeoutNanoseconds: Int64 {
-        let (seconds, attoseconds) = timeout.components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
+    var timeoutNanoseconds: Int64 { timeout.nanoseconds }
 }
 
 /// Who holds a recorder: the client name and the uid that took the first lock.

@@ -57,9 +57,8 @@ public final class Udev {
 
     /// The block device behind a device node.
     public func blockDevice(node: String) -> BlockDevice? {
-        var info = stat()
-        guard stat(node, &info) == 0, info.st_mode & S_IFMT == S_IFBLK,
-              let device = udev_device_new_from_devnum(raw, CChar(UInt8(ascii: "b")), info.st_rdev) else { return nil }
+        guard let status = FileStatus(path: node), status.isBlockDevice,
+              let device = udev_device_new_from_devnum(raw, CChar(UInt8(ascii: "b")), dev_t(status.deviceNumber)) else { return nil }
         defer { udev_device_unref(device) }
         return Self.describe(device)
     }

@@ -70,10 +70,9 @@ public final class Session {
     /// Serves requests until SIGTERM, SIGINT or an unmount; then unmounts.
     @discardableResult
     public func run() -> Int32 {
-        let (seconds, attoseconds) = options.driveTimeout.components
         var config = rfs_loop_config(
             max_threads: options.maxThreads, idle_threads: 4,
-            release_wait_ns: seconds * 1_000_000_000 + attoseconds / 1_000_000_000,
+            release_wait_ns: options.driveTimeout.nanoseconds,
             // Only the closing of a handle that holds locks changes what
             // others see, and only of its own recorder.
             release_key: { _, inode, handle in RecorderFileSystem.releaseKey(inode: Inode(rawValue: inode), handle: handle) },
