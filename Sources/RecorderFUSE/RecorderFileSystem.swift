@@ -395,9 +395,7 @@ public final class RecorderFileSystem: Sendable {
         case .volumes:
             return Array(try recorder.volumes().map { $0 + "\n" }.joined().utf8)
         case .holders:
-            return Array(try recorder.holders().map { record in
-                "\(record.name) pid=\(record.pid) uid=\(record.uid) count=\(record.count) since=\(rfc3339(record.since))\n"
-            }.joined().utf8)
+            return Array(try recorder.holders().map { $0.line + "\n" }.joined().utf8)
         case .generation:
             return line("\(try recorder.snapshot().generation)")
         case .acquire, .acquireForce, .acquireWait, .release, .eject, .closetray:
@@ -417,14 +415,4 @@ public final class RecorderFileSystem: Sendable {
     }
 
     func linkTarget(_ recorder: Recorder) -> String { "../\(recorder.name)" }
-}
-
-/// A time in RFC 3339, UTC: 2026-11-25T15:00:44Z.
-func rfc3339(_ seconds: Int) -> String {
-    var time = time_t(seconds)
-    var parts = tm()
-    gmtime_r(&time, &parts)
-    func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
-        + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
 }

@@ -19,10 +19,7 @@ struct Hold: ParsableCommand {
     @Argument(help: "The recorder: a name under the mountpoint, or the path of a recorder directory.")
     var recorder: String
 
-    @Option(help: ArgumentHelp(
-        "The mountpoint of the tree (default: $RECORDERFS_MOUNTPOINT, else the only recorderfs mount, else /recorders).",
-        valueName: "mountpoint"))
-    var mountpoint: String?
+    @OptionGroup var target: MountPointOption
 
     @Option(help: "The client name that holds the lock.")
     var name: String
@@ -65,23 +62,21 @@ struct Hold: ParsableCommand {
     }
 
     func run() throws {
-        try reporting {
-            let location = try locateRecorder(recorder, mountPoint: mountpoint)
-            let deadline = wait.map { monotonicSeconds() + $0 }
-            let handle: Int32
-            if nonblock || wait == 0 {
-                handle = try takeAtOnce(location)
-            } else if force {
-                handle = try takeForceWaiting(location, until: deadline)
-            } else {
-                handle = try takeWaiting(location)
-            }
-            // Not close-on-exec: COMMAND inherits the lock, as with flock(1).
-            setenv(Self.descriptorVariable, "\(handle)", 1)
-            let status = try runForwardingSignals(rawArgumentsAfterTerminator())
-            close(handle)
-            throw ExitCode(status)
+        let location = try locateRecorder(recorder, mountPoint: target.mountPoint)
+        let deadline = wait.map { monotonicSeconds() + $0 }
+        let handle: Int32
+        if nonblock || wait == 0 {
+            handle = try takeAtOnce(location)
+        } else if force {
+            handle = try takeForceWaiting(location, until: deadline)
+        } else {
+            handle = try takeWaiting(location)
         }
+        // Not close-on-exec: COMMAND inherits the lock, as with flock(1).
+        setenv(Self.descriptorVariable, "\(handle)", 1)
+        let status = try runForwardingSignals(rawArgumentsAfterTerminator())
+        close(handle)
+        throw ExitCode(status)
     }
 
     // MARK: Taking the lock
@@ -177,11 +172,9 @@ struct Hold: ParsableCommand {
     /// Once, and only to a terminal: whom `hold` waits for.
     private func announceWaiting(_ location: RecorderLocation) {
         guard isatty(STDERR_FILENO) == 1, let owner = readValue(location.path("owner")), !owner.isEmpty else { return }
-        let holder = (readValue(location.path("holders")) ?? "").split(separator: "\n").first ?? ""
-        // A name holds no `=`: the first word that starts with pid= is the field.
-        let pid = holder.split(separator: " ").first { $0.hasPrefix("pid=") }?.dropFirst(4)
+        let holder = (readValue(location.path("holders")) ?? "").split(separator: "\n").first.flatMap(HandleRecord.init(line:))
         printError("recorderfs: waiting for \(location.name), held by \(owner.dropLast())"
-                   + (pid.map { " (pid \($0))" } ?? "") + "…")
+                   + (holder.map { " (pid \($0.pid))" } ?? "") + "…")
     }
 
     private func outsideHolder(_ location: RecorderLocation) -> FlockHolder? {

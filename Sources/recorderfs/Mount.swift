@@ -10,7 +10,15 @@ struct Mount: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Mount the recorder tree (in the foreground unless --daemon).")
 
-    @OptionGroup var target: MountPointArgument
+    @Argument(help: ArgumentHelp("The mountpoint (default: /recorders; or --mountpoint).", valueName: "mountpoint"))
+    var path: String?
+
+    @Option(name: .customLong("mountpoint"), help: ArgumentHelp(
+        "The mountpoint, an existing directory (default: /recorders).", valueName: "mountpoint"))
+    var mountPointOption: String?
+
+    /// The mountpoint as given: MOUNTPOINT or --mountpoint, else /recorders.
+    var givenMountPoint: String { mountPointOption ?? path ?? "/recorders" }
 
     @Option(name: .customLong("device"), help: ArgumentHelp(
         "A recorder named NAME on the block device PATH (repeatable).", valueName: "NAME=PATH"))
@@ -43,6 +51,9 @@ struct Mount: ParsableCommand {
     var debug = false
 
     func validate() throws {
+        if mountPointOption != nil && path != nil {
+            throw ValidationError("Give the mountpoint once: as MOUNTPOINT or as '--mountpoint'.")
+        }
         var names = Set<String>()
         for name in devices.map(\.name) + virtuals {
             guard !DeviceSpec.reservedNames.contains(name) else {
@@ -70,12 +81,10 @@ struct Mount: ParsableCommand {
     }
 
     func run() throws {
-        try reporting {
-            if daemon && ReadinessPipe.inherited == nil {
-                try Daemon.start()
-            }
-            try serve()
+        if daemon && ReadinessPipe.inherited == nil {
+            try Daemon.start()
         }
+        try serve()
     }
 
     private func serve() throws {
@@ -86,7 +95,7 @@ struct Mount: ParsableCommand {
             return logger
         }()
 
-        let mountPoint = normalizedMountPoint(target.mountPoint)
+        let mountPoint = normalizedMountPoint(givenMountPoint)
         // A node is opened again at each claim: relative to where it was given.
         let devices = self.devices.map { DeviceSpec(name: $0.name, path: absolutePath($0.path)) }
         if ReadinessPipe.inherited != nil { chdir("/") }
@@ -95,7 +104,7 @@ struct Mount: ParsableCommand {
         // started at once, one mounts and the others find it mounted.
         let lock = MountPointLock(mountPoint: mountPoint)
         defer { lock.release() }
-        try prepareMountPoint(mountPoint, given: target.mountPoint, logger: logger)
+        try prepareMountPoint(mountPoint, given: givenMountPoint, logger: logger)
         var seen: [dev_t: DeviceSpec] = [:]
         for (device, given) in zip(devices, self.devices) {
             var info = stat()
@@ -149,6 +158,10 @@ struct Mount: ParsableCommand {
         } catch {
             throw Failure("\(error).")
         }
+        // What status cannot read in the tree: the claim mode and the deadline.
+        let settings = MountSettings(claim: exclusive ? .exclusive : .advisory, timeout: timeout)
+        let published = recorderfsMount(at: mountPoint).map { settings.publish(mountPoint: mountPoint, device: $0.device) } ?? false
+        defer { if published { MountSettings.withdraw(mountPoint: mountPoint) } }
         lock.release()
         // A background daemon logs to syslog from now on: `mounted` too.
         let readiness = ReadinessPipe.inherited

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import RecorderFUSE
 
 @main
 struct RecorderFS: ParsableCommand {
@@ -13,33 +14,62 @@ struct RecorderFS: ParsableCommand {
             write a client name to `acquire`, `acquire_force` or `release`. A lock lives as \
             long as the open file that took it.
             """,
-        version: "0.1.0",
+        version: versionLine,
         subcommands: [Mount.self, Status.self, Hold.self, Wait.self, Unmount.self]
     )
 
-    /// Errors on the command line are one sentence and a non-zero status
-    /// (docs/design.md §8); help and version print as usual.
+    /// The version of recorderfs (semantic versioning: docs/design.md is
+    /// its API; README.md, "Versions").
+    static let version = "0.2.0"
+
+    /// What `--version` and `-V` print.
+    static var versionLine: String { "recorderfs \(version) (libfuse \(libfuseVersion))" }
+
+    /// The one error path of the command line (docs/design.md §8): every
+    /// command throws, and only here does an error become one sentence on
+    /// stderr and an exit status. Help and version print as usual.
     static func main() {
         // The background copy of `mount --daemon` keeps nothing of its caller.
         if let readiness = ReadinessPipe.inherited { Daemon.detach(keeping: readiness.descriptor) }
-        // Arguments are quoted back in messages: none may carry a control
-        // byte. The command after the `--` of `hold` is not quoted, and
-        // reaches the program it runs byte for byte, as with flock(1).
+        do {
+            try checkControlCharacters()
+            let arguments = Array(CommandLine.arguments.dropFirst())
+            if arguments == ["-V"] || arguments == ["--version"] {
+                print(versionLine)
+                return
+            }
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch {
+            exit(reporting: error)
+        }
+    }
+
+    /// Arguments are quoted back in messages: none may carry a control byte.
+    /// The command after the `--` of `hold` is not quoted, and reaches the
+    /// program it runs byte for byte, as with flock(1).
+    static func checkControlCharacters() throws {
         var quoted = CommandLine.arguments.dropFirst()
         if quoted.first == "hold" { quoted = quoted.prefix { $0 != "--" } }
         if quoted.contains(where: { $0.utf8.contains { $0 < 0x20 || $0 == 0x7f } }) {
-            printError("recorderfs: an argument holds a control character (a newline, an escape, …).")
-            Glibc.exit(ExitCode.validationFailure.rawValue)
+            throw Failure("an argument holds a control character (a newline, an escape, …).",
+                          status: ExitCode.validationFailure.rawValue)
         }
-        do {
-            var command = try parseAsRoot()
-            try command.run()
-        } catch {
-            let code = exitCode(for: error)
-            guard code != .success, !(error is ExitCode) else { exit(withError: error) }
-            printError("recorderfs: \(sentence(message(for: error)))")
-            Glibc.exit(code.rawValue)
+    }
+
+    /// Ends the process for `error`: a `Failure` is its sentence and status;
+    /// the parser's errors are their first line as a sentence and the
+    /// parser's status; an `ExitCode`, help and the version are as the
+    /// parser has them.
+    static func exit(reporting error: Error) -> Never {
+        if let failure = error as? Failure {
+            printError("recorderfs: \(failure.description)")
+            Glibc.exit(failure.status)
         }
+        let code = exitCode(for: error)
+        guard code != .success, !(error is ExitCode) else { exit(withError: error) }
+        printError("recorderfs: \(sentence(message(for: error)))")
+        Glibc.exit(code.rawValue)
     }
 
     /// The parser's message as one sentence: its first line, without the
@@ -55,8 +85,20 @@ struct RecorderFS: ParsableCommand {
     }
 }
 
-/// The mountpoint argument shared by the subcommands.
-struct MountPointArgument: ParsableArguments {
-    @Argument(help: "The mountpoint of the tree.")
-    var mountPoint: String = "/recorders"
+/// `--mountpoint M`: how every command names the mountpoint (mount, status
+/// and unmount also take it as their positional MOUNTPOINT, as fstab and
+/// scripts write it).
+struct MountPointOption: ParsableArguments {
+    @Option(name: .customLong("mountpoint"), help: ArgumentHelp(
+        "The mountpoint of the tree (default: $RECORDERFS_MOUNTPOINT, else the only recorderfs mount, else /recorders).",
+        valueName: "mountpoint"))
+    var mountPoint: String?
+
+    /// The mountpoint given as `--mountpoint` or as `positional`, not both.
+    func given(_ positional: String?, as name: String = "MOUNTPOINT") throws -> String? {
+        if mountPoint != nil && positional != nil {
+            throw ValidationError("Give the mountpoint once: as \(name) or as '--mountpoint'.")
+        }
+        return mountPoint ?? positional
+    }
 }

@@ -2,55 +2,81 @@
 import Glibc
 #endif
 import ArgumentParser
+import FoundationEssentials
+import RecorderCore
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show each recorder of a mounted tree: device, owner, locks, generation, drive and holders.")
+        abstract: "Show each recorder of a mounted tree: device, owner, locks, generation, drive and holders.",
+        discussion: """
+            PATH is the mountpoint (as is --mountpoint; default: $RECORDERFS_MOUNTPOINT, else the only \
+            recorderfs mount, else /recorders), or a recorder directory: then only that recorder is shown. \
+            --json prints one object, its schema in README.md (version 1).
+            """)
 
-    @OptionGroup var target: MountPointArgument
+    @Argument(help: ArgumentHelp("The mountpoint, or a recorder directory.", valueName: "path"))
+    var path: String?
 
-    @Flag(help: "Print JSON.")
+    @OptionGroup var target: MountPointOption
+
+    @Flag(help: "Print JSON (one object; with --watch, one per line).")
     var json = false
-
-    struct Row {
-        var name: String
-        var device: String
-        var owner: String?
-        var lockCount: Int
-        var generation: Int
-        var vendor: String
-        var model: String
-        var capabilities: [String]
-        /// Lines of `holders`: NAME pid=PID uid=UID count=N since=TIME.
-        var holders: [String]
-    }
 
     @Flag(help: "Print the table again after each event of MOUNTPOINT/events, until interrupted.")
     var watch = false
 
-    func run() throws {
-        try reporting {
-            let mountPoint = normalizedMountPoint(target.mountPoint)
-            guard recorderfsMount(at: mountPoint) != nil else {
-                throw Failure("\(target.mountPoint) is not a recorderfs mount.")
-            }
-            guard watch else {
-                print(render(mountPoint, try rows(mountPoint)), terminator: "")
-                return
-            }
-            try watchEvents(mountPoint)
-        }
+    func validate() throws {
+        _ = try target.given(path, as: "PATH")
     }
 
-    private func render(_ mountPoint: String, _ rows: [Row]) -> String {
-        json ? Self.json(mountPoint, rows) : Self.table(rows)
+    /// What status shows: a tree, or one recorder of it.
+    struct Scope {
+        /// The mountpoint, normalised.
+        var mountPoint: String
+        /// The one recorder shown, or nil for all.
+        var recorder: String?
+    }
+
+    func run() throws {
+        let scope = try self.scope()
+        guard watch else {
+            print(render(scope, try report(scope)), terminator: "")
+            return
+        }
+        try watchEvents(scope)
+    }
+
+    /// The mountpoint given (or found), or the recorder directory PATH.
+    private func scope() throws -> Scope {
+        let given = chosenMountPoint(try target.given(path, as: "PATH"))
+        let mountPoint = normalizedMountPoint(given)
+        if recorderfsMount(at: mountPoint) != nil { return Scope(mountPoint: mountPoint) }
+        if let path, let location = recorderDirectory(at: path) {
+            return Scope(mountPoint: location.mountPoint, recorder: location.name)
+        }
+        throw Failure(path == nil ? "\(given) is not a recorderfs mount."
+                                  : "\(given) is neither a recorderfs mount nor a recorder directory.")
+    }
+
+    private func render(_ scope: Scope, _ report: StatusReport) -> String {
+        json ? report.json() : Self.table(report.recorders)
+    }
+
+    /// The report of the tree now.
+    private func report(_ scope: Scope, skippingVanished: Bool = false) throws -> StatusReport {
+        let settings = recorderfsMount(at: scope.mountPoint).flatMap {
+            MountSettings.read(mountPoint: scope.mountPoint, device: $0.device)
+        }
+        return StatusReport(mountPoint: scope.mountPoint, claim: settings?.claim, timeout: settings?.timeout,
+                            recorders: try recorders(scope, skippingVanished: skippingVanished))
     }
 
     /// --watch: the table, then, after each read of `events` (which blocks
     /// until there is one), the events read and the table again. Opened
     /// before the first table, so nothing that happens after it is missed.
-    private func watchEvents(_ mountPoint: String) throws {
-        let path = "\(mountPoint)/events"
+    /// For one recorder, only its events count.
+    private func watchEvents(_ scope: Scope) throws {
+        let path = "\(scope.mountPoint)/events"
         let events = open(path, O_RDONLY | O_CLOEXEC)
         guard events >= 0 else { throw Failure("cannot open \(path): \(errorText(errno)).") }
         defer { close(events) }
@@ -65,7 +91,7 @@ struct Status: ParsableCommand {
         }
         // A recorder that goes away between the listing and the reads of
         // its files is left out of that table.
-        emit(render(mountPoint, try rows(mountPoint, skippingVanished: true)))
+        emit(render(scope, try report(scope, skippingVanished: true)))
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let count = buffer.withUnsafeMutableBytes { read(events, $0.baseAddress, $0.count) }
@@ -74,26 +100,61 @@ struct Status: ParsableCommand {
                 throw Failure(count == 0 ? "\(path) ended: the tree was unmounted."
                                          : "cannot read \(path): \(errorText(errno)).")
             }
-            let lines = String(decoding: buffer[0..<count], as: UTF8.self)
-            let table = render(mountPoint, try rows(mountPoint, skippingVanished: true))
+            var lines = String(decoding: buffer[0..<count], as: UTF8.self)
+            if let recorder = scope.recorder {
+                // `TIME RECORDER EVENT …`: the lines of this recorder.
+                lines = lines.split(separator: "\n").filter { $0.split(separator: " ").dropFirst().first == Substring(recorder) }
+                    .map { $0 + "\n" }.joined()
+                if lines.isEmpty { continue }
+            }
+            let table = render(scope, try report(scope, skippingVanished: true))
             emit(json ? table : "\n" + lines + table)
         }
     }
 
-    private func rows(_ mountPoint: String, skippingVanished: Bool = false) throws -> [Row] {
-        try recorderNames(in: mountPoint).compactMap { name -> Row? in
-            let directory = "\(mountPoint)/\(name)"
+    private func recorders(_ scope: Scope, skippingVanished: Bool) throws -> [StatusReport.Recorder] {
+        let names = try scope.recorder.map { [$0] } ?? recorderNames(in: scope.mountPoint)
+        let stableIDs = stableIDs(in: scope.mountPoint)
+        return try names.compactMap { name -> StatusReport.Recorder? in
+            let directory = "\(scope.mountPoint)/\(name)"
             guard let owner = readValue("\(directory)/owner"), let count = readValue("\(directory)/lockcount") else {
                 if skippingVanished && (errno == ENOENT || errno == ENODEV) { return nil }
                 throw Failure("cannot read \(directory): \(errorText(errno)).")
             }
-            func field(_ file: String) -> String { value(readValue("\(directory)/\(file)") ?? "") }
-            return Row(name: name, device: field("device"), owner: owner.isEmpty ? nil : value(owner),
-                       lockCount: Int(value(count)) ?? 0, generation: Int(field("generation")) ?? 0,
-                       vendor: field("vendor"), model: field("model"),
-                       capabilities: field("capabilities").split(separator: " ").map(String.init),
-                       holders: field("holders").split(separator: "\n").map(String.init))
+            func text(_ file: String) -> String { readValue("\(directory)/\(file)") ?? "" }
+            func field(_ file: String) -> String { value(text(file)) }
+            func lines(_ file: String) -> [String] { text(file).split(separator: "\n").map(String.init) }
+            return StatusReport.Recorder(
+                name: name, device: field("device"), sg: field("sg"),
+                vendor: field("vendor"), model: field("model"), revision: field("revision"), serial: field("serial"),
+                capabilities: field("capabilities").split(separator: " ").map(String.init),
+                media: field("media"), volumes: lines("volumes"), byID: stableIDs[name],
+                owner: owner.isEmpty ? nil : value(owner), lockCount: Int(value(count)) ?? 0,
+                generation: UInt64(field("generation")) ?? 0,
+                holders: text("holders").split(separator: "\n").compactMap(HandleRecord.init(line:)))
         }
+    }
+
+    /// The stable id under `by-id` of each recorder that has one, by name.
+    private func stableIDs(in mountPoint: String) -> [String: String] {
+        guard let directory = opendir("\(mountPoint)/by-id") else { return [:] }
+        defer { closedir(directory) }
+        var ids: [String: String] = [:]
+        while let entry = readdir(directory) {
+            let id = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            guard id != ".", id != "..", let target = linkTarget("\(mountPoint)/by-id/\(id)"), target.hasPrefix("../") else { continue }
+            let name = String(target.dropFirst(3))
+            // One id per recorder; the least, should there ever be two.
+            if ids[name].map({ id < $0 }) ?? true { ids[name] = id }
+        }
+        return ids
+    }
+
+    private func linkTarget(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink(path, &buffer, buffer.count - 1)
+        guard count >= 0 else { return nil }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private func value(_ text: String) -> String {
@@ -101,9 +162,9 @@ struct Status: ParsableCommand {
     }
 
     /// One row per recorder, then its holders indented below it.
-    static func table(_ rows: [Row]) -> String {
+    static func table(_ recorders: [StatusReport.Recorder]) -> String {
         let header = ["RECORDER", "DEVICE", "OWNER", "LOCKS", "GEN", "DRIVE", "CAPABILITIES"]
-        let cells = [header] + rows.map { row in
+        let cells = [header] + recorders.map { row in
             let drive = [row.vendor, row.model].filter { !$0.isEmpty }.joined(separator: " ")
             return [row.name, row.device, row.owner ?? "-", "\(row.lockCount)", "\(row.generation)",
                     drive.isEmpty ? "-" : drive, row.capabilities.isEmpty ? "-" : row.capabilities.joined(separator: " ")]
@@ -115,56 +176,11 @@ struct Status: ParsableCommand {
             }.joined() + "\n"
         }
         var text = line(header)
-        for (row, cells) in zip(rows, cells.dropFirst()) {
+        for (row, cells) in zip(recorders, cells.dropFirst()) {
             text += line(cells)
-            for holder in row.holders { text += "  holder \(holder)\n" }
+            for holder in row.holders { text += "  holder \(holder.line)\n" }
         }
         return text
-    }
-
-    static func json(_ mountPoint: String, _ rows: [Row]) -> String {
-        let recorders = rows.map { row in
-            let holders = row.holders.map(holderJSON).joined(separator: ",")
-            let capabilities = row.capabilities.map(quoted).joined(separator: ",")
-            return "{\"name\":\(quoted(row.name)),\"device\":\(quoted(row.device)),"
-                + "\"owner\":\(row.owner.map(quoted) ?? "null"),\"lockcount\":\(row.lockCount),"
-                + "\"generation\":\(row.generation),\"vendor\":\(quoted(row.vendor)),\"model\":\(quoted(row.model)),"
-                + "\"capabilities\":[\(capabilities)],\"holders\":[\(holders)]}"
-        }
-        return "{\"mountpoint\":\(quoted(mountPoint)),\"recorders\":[\(recorders.joined(separator: ","))]}\n"
-    }
-
-    /// `NAME pid=1 uid=0 count=2 since=T` as a JSON object. The name may
-    /// hold spaces, even several in a row; the four fields after it do not.
-    static func holderJSON(_ line: String) -> String {
-        var name = Substring(line)
-        var fields: [(String, String)] = []
-        while fields.count < 4, let space = name.lastIndex(of: " ") {
-            let field = name[name.index(after: space)...]
-            guard let equals = field.firstIndex(of: "=") else { break }
-            fields.insert((String(field[..<equals]), String(field[field.index(after: equals)...])), at: 0)
-            name = name[..<space]
-        }
-        let values = fields.map { key, value in
-            "\(quoted(key)):" + (key == "since" ? quoted(value) : (Int(value).map(String.init) ?? quoted(value)))
-        }
-        return "{\"name\":\(quoted(String(name)))" + values.map { "," + $0 }.joined() + "}"
-    }
-
-    static func quoted(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
     }
 }
 

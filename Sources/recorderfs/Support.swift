@@ -4,7 +4,8 @@ import Glibc
 import ArgumentParser
 import RecorderCore
 
-/// A failure to report as one sentence on stderr, with an exit status.
+/// A failure to report as one sentence on stderr, with an exit status: what
+/// every command throws, and `RecorderFS.main()` alone reports.
 struct Failure: Error, CustomStringConvertible {
     var description: String
     var status: Int32 = 1
@@ -12,18 +13,6 @@ struct Failure: Error, CustomStringConvertible {
     init(_ description: String, status: Int32 = 1) {
         self.description = description
         self.status = status
-    }
-}
-
-extension ParsableCommand {
-    /// Runs `body`, turning a `Failure` into its sentence and exit status.
-    func reporting(_ body: () throws -> Void) throws {
-        do {
-            try body()
-        } catch let failure as Failure {
-            printError("recorderfs: \(failure.description)")
-            throw ExitCode(failure.status)
-        }
     }
 }
 
@@ -224,8 +213,8 @@ final class MountPointLock {
 
 // MARK: Finding a recorder
 
-/// The mountpoint `hold`, `wait` (and a recorder given by name) use: the one
-/// given, else `$RECORDERFS_MOUNTPOINT`, else the only live recorderfs mount
+/// The mountpoint of an existing mount that `status`, `hold`, `wait` and
+/// `unmount` use: the one given, else `$RECORDERFS_MOUNTPOINT`, else the only live recorderfs mount
 /// of this mount namespace, else /recorders.
 func chosenMountPoint(_ given: String?) -> String {
     if let given { return given }
@@ -238,38 +227,47 @@ func chosenMountPoint(_ given: String?) -> String {
 
 /// A recorder's directory in a mounted tree.
 struct RecorderLocation {
-    /// The recorder's directory, e.g. /recorders/sr0.
-    var directory: String
+    /// The mountpoint of its tree (normalised), e.g. /recorders.
+    var mountPoint: String
     /// Its name, e.g. sr0.
     var name: String
 
+    /// The recorder's directory, e.g. /recorders/sr0.
+    var directory: String { "\(mountPoint)/\(name)" }
+
     func path(_ file: String) -> String { "\(directory)/\(file)" }
+}
+
+/// The recorder whose directory is at `path` (any path that resolves to
+/// one); nil when it is not a recorder directory of a recorderfs mount.
+func recorderDirectory(at path: String) -> RecorderLocation? {
+    guard let resolved = resolvedPath(path), let slash = resolved.lastIndex(of: "/"),
+          case let parent = slash == resolved.startIndex ? "/" : String(resolved[..<slash]),
+          case let name = String(resolved[resolved.index(after: slash)...]),
+          !name.isEmpty, name != "by-id", recorderfsMount(at: parent) != nil, isDirectory(resolved) else { return nil }
+    return RecorderLocation(mountPoint: parent, name: name)
 }
 
 /// The recorder named `recorder` (or the recorder directory at that path,
 /// when it holds a `/`) under the mountpoint `chosenMountPoint(given)`.
 func locateRecorder(_ recorder: String, mountPoint given: String?) throws -> RecorderLocation {
     if recorder.contains("/") {
-        guard let resolved = resolvedPath(recorder), let slash = resolved.lastIndex(of: "/"),
-              case let parent = slash == resolved.startIndex ? "/" : String(resolved[..<slash]),
-              case let name = String(resolved[resolved.index(after: slash)...]),
-              name != "by-id", recorderfsMount(at: parent) != nil, isDirectory(resolved) else {
+        guard let location = recorderDirectory(at: recorder) else {
             throw Failure("\(recorder) is not a recorder directory.")
         }
-        return RecorderLocation(directory: resolved, name: name)
+        return location
     }
     let mountPoint = chosenMountPoint(given)
     let normalized = normalizedMountPoint(mountPoint)
     guard recorderfsMount(at: normalized) != nil else {
         throw Failure("\(mountPoint) is not a recorderfs mount.")
     }
-    let directory = "\(normalized)/\(recorder)"
-    guard ![".", "..", "by-id"].contains(recorder), isDirectory(directory) else {
+    guard ![".", "..", "by-id"].contains(recorder), isDirectory("\(normalized)/\(recorder)") else {
         let names = (try? recorderNames(in: normalized)) ?? []
         let known = names.isEmpty ? "none" : names.joined(separator: " ")
         throw Failure("no recorder \(recorder) on \(mountPoint) (recorders: \(known)).")
     }
-    return RecorderLocation(directory: directory, name: recorder)
+    return RecorderLocation(mountPoint: normalized, name: recorder)
 }
 
 func isDirectory(_ path: String) -> Bool {

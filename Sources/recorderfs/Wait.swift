@@ -23,10 +23,7 @@ struct Wait: ParsableCommand {
     @Option(help: ArgumentHelp("Give up after SECONDS (exit 1).", valueName: "seconds"))
     var timeout: Double?
 
-    @Option(help: ArgumentHelp(
-        "The mountpoint of the tree (default: $RECORDERFS_MOUNTPOINT, else the only recorderfs mount, else /recorders).",
-        valueName: "mountpoint"))
-    var mountpoint: String?
+    @OptionGroup var target: MountPointOption
 
     func validate() throws {
         if free && held { throw ValidationError("'--free' and '--held' cannot be used together.") }
@@ -36,18 +33,16 @@ struct Wait: ParsableCommand {
     }
 
     func run() throws {
-        try reporting {
-            let location = try locateRecorder(recorder, mountPoint: mountpoint)
-            let deadline = timeout.map { monotonicSeconds() + $0 }
-            let path = location.path("owner")
-            let owner = open(path, O_RDONLY | O_CLOEXEC)
-            guard owner >= 0 else { throw Failure("cannot open \(path): \(errorText(errno)).") }
-            defer { close(owner) }
-            while true {
-                guard let value = readAgain(owner) else { throw Failure("cannot read \(path): \(errorText(errno)).") }
-                if value.isEmpty != held { return }
-                guard try waitForChange(owner, until: deadline) else { throw ExitCode(1) }
-            }
+        let location = try locateRecorder(recorder, mountPoint: target.mountPoint)
+        let deadline = timeout.map { monotonicSeconds() + $0 }
+        let path = location.path("owner")
+        let owner = open(path, O_RDONLY | O_CLOEXEC)
+        guard owner >= 0 else { throw Failure("cannot open \(path): \(errorText(errno)).") }
+        defer { close(owner) }
+        while true {
+            guard let value = readAgain(owner) else { throw Failure("cannot read \(path): \(errorText(errno)).") }
+            if value.isEmpty != held { return }
+            guard try waitForChange(owner, until: deadline) else { throw ExitCode(1) }
         }
     }
 }

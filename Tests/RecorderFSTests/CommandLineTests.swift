@@ -77,7 +77,7 @@ extension MountedTests {
 
         // MARK: status
 
-        @Test("status prints a table with the holders, and exact JSON with --json")
+        @Test("status prints a table with the holders, and exact JSON (schema version 1) with --json")
         func status() throws {
             try withRecorder { recorder in
                 let base = try recorder.generationBase()
@@ -89,8 +89,9 @@ extension MountedTests {
                 #expect(lines.dropFirst().first?.split(separator: " ") == ["sr0", Substring(recorder.device), "-", "0", "\(base)", "-", "-"],
                         "\(free)")
                 #expect(try run([binary, "status", recorder.mountPoint, "--json"]).check().stdout == """
-                    {"mountpoint":"\(recorder.mountPoint)","recorders":[{"name":"sr0","device":"\(recorder.device)","owner":null,\
-                    "lockcount":0,"generation":\(base),"vendor":"","model":"","capabilities":[],"holders":[]}]}
+                    {"claim":"advisory","mountpoint":"\(recorder.mountPoint)","recorders":[{"by-id":null,"capabilities":[],\
+                    "device":"\(recorder.device)","generation":\(base),"holders":[],"lockcount":0,"media":"","model":"",\
+                    "name":"sr0","owner":null,"revision":"","serial":"","sg":"","vendor":"","volumes":[]}],"timeout":5,"version":1}
 
                     """)
 
@@ -108,9 +109,11 @@ extension MountedTests {
                 // "since" is the time the lock was taken: checked for its form only.
                 let since = try #require(json.firstMatch(of: /"since":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"/)?.1, "\(json)")
                 #expect(json == """
-                    {"mountpoint":"\(recorder.mountPoint)","recorders":[{"name":"sr0","device":"\(recorder.device)","owner":"MyApp",\
-                    "lockcount":1,"generation":\(base + 1),"vendor":"","model":"","capabilities":[],\
-                    "holders":[{"name":"MyApp","pid":\(agent.pid),"uid":0,"count":1,"since":"\(since)"}]}]}
+                    {"claim":"advisory","mountpoint":"\(recorder.mountPoint)","recorders":[{"by-id":null,"capabilities":[],\
+                    "device":"\(recorder.device)","generation":\(base + 1),\
+                    "holders":[{"count":1,"name":"MyApp","pid":\(agent.pid),"since":"\(since)","uid":0}],"lockcount":1,\
+                    "media":"","model":"","name":"sr0","owner":"MyApp","revision":"","serial":"","sg":"","vendor":"",\
+                    "volumes":[]}],"timeout":5,"version":1}
 
                     """)
             }
