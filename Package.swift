@@ -69,6 +69,16 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
+        // The FUSE adapter without a mount: inodes, errnos, what the files show.
+        .testTarget(
+            name: "RecorderFUSETests",
+            dependencies: [
+                "RecorderCore",
+                "RecorderFUSE",
+                "CFuseShim",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "RecorderFSTests",
             dependencies: ["recorderfs"]
