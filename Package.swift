@@ -79,8 +79,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // A real mount driven from other processes: needs root and /dev/fuse.
         .testTarget(
-            name: "RecorderFSTests",
+            name: "MountedTests",
             dependencies: ["recorderfs"]
         ),
     ]

@@ -3,7 +3,7 @@ import Glibc
 #endif
 import Testing
 
-extension MountedTests {
+extension Mounted {
     @Suite("The daemon")
     struct DaemonTests {
         @Test("SIGTERM unmounts cleanly and exits 0")

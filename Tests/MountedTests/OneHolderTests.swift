@@ -3,7 +3,7 @@ import Glibc
 #endif
 import Testing
 
-extension MountedTests {
+extension Mounted {
     /// Issue I: a lock belongs to one open file description of `acquire` or
     /// `acquire_force`, shared by fork, dup and descriptor passing. While it
     /// holds locks, every write through another handle is EBUSY, whatever

@@ -4,13 +4,13 @@ import Glibc
 import Foundation
 import Testing
 
-extension MountedTests {
+extension Mounted {
     /// scripts/bench runs end to end: it builds the floor and the client,
     /// mounts both file systems, runs every measure and prints the table.
     /// Nothing here is about speed: only that each measure produced numbers.
     @Suite("The benchmark")
     struct BenchmarkSmokeTests {
-        /// The repository: this file is Tests/RecorderFSTests/BenchmarkSmokeTests.swift.
+        /// The repository: this file is Tests/MountedTests/BenchmarkSmokeTests.swift.
         static let repository = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 

@@ -4,7 +4,7 @@ import Glibc
 import Foundation
 import Testing
 
-extension MountedTests {
+extension Mounted {
     /// `hold` as flock(1) for recorders (it waits, the command inherits the
     /// lock, signals go on to it), `wait` and `status --watch`, each driven
     /// as a separate process.

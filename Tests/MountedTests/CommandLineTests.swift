@@ -4,7 +4,7 @@ import Glibc
 import Foundation
 import Testing
 
-extension MountedTests {
+extension Mounted {
     @Suite("The command line")
     struct CommandLineTests {
         let binary = MountEnvironment.binary

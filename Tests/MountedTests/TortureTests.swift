@@ -4,14 +4,14 @@ import Glibc
 import Foundation
 import Testing
 
-extension MountedTests {
+extension Mounted {
     /// Bounded runs of scripts/torture, the model-based concurrency torture
     /// (its header describes the model), against the binary built with the
     /// tests.
     @Suite("Torture")
     struct TortureTests {
         /// scripts/torture of this checkout (this file is
-        /// Tests/RecorderFSTests/TortureTests.swift).
+        /// Tests/MountedTests/TortureTests.swift).
         static let script = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("scripts/torture").path

@@ -1,6 +1,6 @@
 import Testing
 
-extension MountedTests {
+extension Mounted {
     @Suite("The drive: volumes and claims")
     struct DriveTests {
         /// Opens the node as burners do (O_EXCL), then tries systemd's flock.

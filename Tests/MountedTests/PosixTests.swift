@@ -61,7 +61,7 @@ import Testing
 // 4096; atime = mtime = ctime = the time of mount, for every entry; st_ino
 // unique, the same in readdir, and stable across lookups and locks.
 
-extension MountedTests {
+extension Mounted {
     @Suite("POSIX behaviour")
     struct PosixTests {
         /// One call and the errno name (or "OK") it must give.

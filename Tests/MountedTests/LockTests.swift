@@ -3,7 +3,7 @@ import Glibc
 #endif
 import Testing
 
-extension MountedTests {
+extension Mounted {
     @Suite("Locks through the files")
     struct LockTests {
         @Test("the README session prints MyApp, 1, 0")

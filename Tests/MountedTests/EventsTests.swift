@@ -4,7 +4,7 @@ import Glibc
 import Foundation
 import Testing
 
-extension MountedTests {
+extension Mounted {
     /// Issue I: waiting and events — `acquire_wait`, poll(2) of the values,
     /// and `MOUNT/events`.
     @Suite("Waiting, poll and events")

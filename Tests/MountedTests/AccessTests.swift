@@ -1,6 +1,6 @@
 import Testing
 
-extension MountedTests {
+extension Mounted {
     @Suite("Other users and containers")
     struct AccessTests {
         @Test("another uid: EPERM on release, EBUSY on the same name; root may release its lock")

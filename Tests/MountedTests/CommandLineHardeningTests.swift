@@ -4,7 +4,7 @@ import Glibc
 import Foundation
 import Testing
 
-extension MountedTests {
+extension Mounted {
     /// The command line where it used to crash, alter its input, miss a stale
     /// mount, race, round, or leave the daemon half detached.
     @Suite("Command-line hardening")

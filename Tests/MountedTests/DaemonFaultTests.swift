@@ -3,7 +3,7 @@ import Glibc
 #endif
 import Testing
 
-extension MountedTests {
+extension Mounted {
     /// SIGKILL of the daemon at random moments while clients lock and unlock:
     /// the clients lose their locks (ENOTCONN), the kernel frees every claim,
     /// and the next mount starts clean.

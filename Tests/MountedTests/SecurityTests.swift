@@ -4,7 +4,7 @@ import Glibc
 import Foundation
 import Testing
 
-extension MountedTests {
+extension Mounted {
     /// Issue F, part 4: who may do what (DESIGN §6), names that cannot
     /// inject anything, and a uid that cannot exhaust the daemon
     /// (Sources/RecorderCore/UsageLimits.swift). The loop nodes are

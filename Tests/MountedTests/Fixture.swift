@@ -32,7 +32,7 @@ enum MountEnvironment {
     .enabled(if: MountEnvironment.enabled, "needs root and /dev/fuse (under CI, with CI set, these tests run and fail instead)"),
     .timeLimit(.minutes(2))
 )
-struct MountedTests {}
+struct Mounted {}
 
 // MARK: Mount table
 

@@ -4,7 +4,7 @@ import Glibc
 import Foundation
 import Testing
 
-extension MountedTests {
+extension Mounted {
     /// Issue B: recorders that come and go while mounted, followed through
     /// the kernel's uevents (no systemd-udevd) and through udev's.
     @Suite("Hotplug")
@@ -137,7 +137,7 @@ extension MountedTests {
 
 // MARK: Fixture
 
-extension MountedTests.HotplugTests {
+extension Mounted.HotplugTests {
     /// A tree mounted with `--match loop24[0-9]`, and a loop device number of
     /// that range that no device uses yet.
     struct Tree {
@@ -167,13 +167,13 @@ extension MountedTests.HotplugTests {
         /// not); fails the test unless that happens within a second.
         func expectListed(_ listed: Bool, _ when: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
             var seen = ""
-            let done = try poll(within: MountedTests.HotplugTests.announced) {
+            let done = try poll(within: Mounted.HotplugTests.announced) {
                 seen = try run(["ls", mountPoint]).check().stdout
                 guard seen.split(separator: "\n").contains(Substring(loop.name)) == listed else { return false }
                 return try lookup() == (listed ? "OK" : "ENOENT")
             }
             if !done {
-                throw TestFailure("\(when): \(loop.name) \(listed ? "did not appear" : "did not go") within \(MountedTests.HotplugTests.announced) (ls: \(seen.debugDescription), lookup: \(try lookup())); log: \(daemon.log.suffix(3000))")
+                throw TestFailure("\(when): \(loop.name) \(listed ? "did not appear" : "did not go") within \(Mounted.HotplugTests.announced) (ls: \(seen.debugDescription), lookup: \(try lookup())); log: \(daemon.log.suffix(3000))")
             }
         }
     }

@@ -4,7 +4,7 @@ import Glibc
 import Foundation
 import Testing
 
-extension MountedTests {
+extension Mounted {
     /// Issue F, part 3: whatever a client writes, and however it writes it,
     /// a malformed name is refused with EINVAL, nothing changes, and the
     /// daemon keeps serving. Every write comes from a separate python3

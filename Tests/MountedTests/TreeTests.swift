@@ -1,6 +1,6 @@
 import Testing
 
-extension MountedTests {
+extension Mounted {
     @Suite("The tree")
     struct TreeTests {
         /// The files of a recorder directory (README, "The tree"): the five

@@ -1,6 +1,6 @@
 import Testing
 
-extension MountedTests {
+extension Mounted {
     @Suite("Concurrency")
     struct ConcurrencyTests {
         /// Worker processes take, nest, refuse and drop locks at random.

@@ -4,7 +4,7 @@ import Glibc
 import Foundation
 import Testing
 
-extension MountedTests {
+extension Mounted {
     /// Issue H: what a hostile user, a careless administrator and a slow drive
     /// did to a mount, each as a regression test.
     @Suite("Reliability under attack")
