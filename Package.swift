@@ -67,7 +67,9 @@ let package = Package(
                 "RecorderCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
-            ]
+            ],
+            // `udevadm info` output of real drives.
+            resources: [.copy("Recordings")]
         ),
         // The FUSE adapter without a mount: inodes, errnos, what the files show.
         .testTarget(
@@ -82,7 +84,9 @@ let package = Package(
         // A real mount driven from other processes: needs root and /dev/fuse.
         .testTarget(
             name: "MountedTests",
-            dependencies: ["recorderfs"]
+            dependencies: ["recorderfs"],
+            // The python3 programs the tests run in other processes.
+            resources: [.copy("Scripts")]
         ),
     ]
 )

@@ -11,18 +11,7 @@ extension Mounted {
         /// Opens a file for writing, says "writing", writes a name in one
         /// write(2) and prints its outcome ("OK" or the errno name) and how
         /// long the write took, in seconds.
-        static let timedWrite = """
-            import errno, os, sys, time
-            fd = os.open(sys.argv[1], os.O_WRONLY)
-            print("writing", flush=True)
-            start = time.monotonic()
-            try:
-                os.write(fd, sys.argv[2].encode())
-                outcome = "OK"
-            except OSError as e:
-                outcome = errno.errorcode.get(e.errno, str(e.errno))
-            print(outcome, "%.3f" % (time.monotonic() - start), flush=True)
-            """
+        static let timedWrite = pythonScript("timed_write")
 
         /// What `timedWrite` printed after "writing": its outcome and seconds.
         static func timedOutcome(_ output: String) -> (String, Double)? {

@@ -18,19 +18,7 @@ extension Mounted {
         /// Reads MOUNT/events and prints each line as it comes, without its
         /// timestamp, until killed. With "slow" as second argument it opens
         /// the file and never reads.
-        static let eventReader = """
-            import os, sys, time
-            fd = os.open(sys.argv[1], os.O_RDONLY)
-            print("open", flush=True)
-            if len(sys.argv) > 2:
-                time.sleep(3600)
-            pending = b""
-            while True:
-                pending += os.read(fd, 65536)
-                while b"\\n" in pending:
-                    line, pending = pending.split(b"\\n", 1)
-                    print(line.decode().split(" ", 1)[1], flush=True)
-            """
+        static let eventReader = pythonScript("event_reader")
 
         /// The lines an event reader printed so far.
         static func lines(_ reader: Child) -> [Substring] {
@@ -103,33 +91,7 @@ extension Mounted {
         func lostAndInterrupted() throws {
             try withRecorder { recorder in
                 let events = "\(recorder.mountPoint)/events"
-                let script = """
-                    import errno, os, signal, sys, time
-                    fd = os.open(sys.argv[1], os.O_RDONLY)
-                    print("open", flush=True)
-                    sys.stdin.readline()
-                    data = b""
-                    os.set_blocking(fd, False)
-                    try:
-                        while True:
-                            data += os.read(fd, 65536)
-                    except BlockingIOError:
-                        pass
-                    lines = data.decode().splitlines()
-                    lost = [l for l in lines if l.startswith("lost ")]
-                    last = "-" if not lines else "lost" if lines[-1].startswith("lost ") else lines[-1].split(" ")[2]
-                    print("lines", len(lines), "lost", " ".join(lost), "last", last, flush=True)
-                    os.set_blocking(fd, True)
-                    def interrupted(*args):
-                        raise InterruptedError()
-                    signal.signal(signal.SIGUSR1, interrupted)
-                    print("reading", flush=True)
-                    try:
-                        os.read(fd, 100)
-                        print("read returned", flush=True)
-                    except InterruptedError:
-                        print("EINTR", flush=True)
-                    """
+                let script = pythonScript("events_lost_and_interrupted")
                 var ends: [Int32] = [0, 0]
                 #expect(pipe(&ends) == 0)
                 _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
@@ -142,13 +104,7 @@ extension Mounted {
                 }
                 #expect(poll { reader.output.hasPrefix("open\n") })
                 // 1000 lock cycles: 2000 events, far more than a reader's buffer.
-                let cycles = try run(["/usr/bin/python3", "-c", """
-                    import os, sys
-                    for i in range(1000):
-                        fd = os.open(sys.argv[1], os.O_WRONLY)
-                        os.write(fd, b"Cycle")
-                        os.close(fd)
-                    """, recorder.path("acquire")], within: .seconds(60))
+                let cycles = try run(["/usr/bin/python3", "-c", pythonScript("lock_cycles"), recorder.path("acquire")], within: .seconds(60))
                 #expect(cycles.status == 0, "\(cycles)")
                 _ = write(ends[1], "go\n", 3)
                 #expect(poll { reader.output.contains("reading\n") || !reader.isRunning }, "\(reader.output) \(reader.errors)")
@@ -174,26 +130,7 @@ extension Mounted {
         @Test("poll(2) on owner, lockcount, generation and holders wakes within 100 ms of a change, with POLLPRI|POLLERR")
         func pollWakes() throws {
             try withRecorder { recorder in
-                let script = """
-                    import os, select, sys, time
-                    files = ("owner", "lockcount", "generation", "holders")
-                    fds = {os.open(os.path.join(sys.argv[1], f), os.O_RDONLY): f for f in files}
-                    for fd in fds: os.read(fd, 4096)
-                    p = select.poll()
-                    for fd in fds: p.register(fd, select.POLLPRI | select.POLLERR)
-                    print("before", sorted(fds[fd] for fd, _ in p.poll(0)), flush=True)
-                    sys.stdin.readline()
-                    start = time.monotonic()
-                    ready = p.poll(5000)
-                    took = time.monotonic() - start
-                    masks = set(mask for _, mask in ready)
-                    print("woke", "%.3f" % took, sorted(fds[fd] for fd, _ in ready),
-                          "mask", " ".join(str(m) for m in sorted(masks)), flush=True)
-                    fd = [fd for fd, f in fds.items() if f == "owner"][0]
-                    os.lseek(fd, 0, 0)
-                    print("owner", os.read(fd, 100), flush=True)
-                    print("after read", fds[fd] in sorted(fds[f] for f, _ in p.poll(0)), flush=True)
-                    """
+                let script = pythonScript("poll_wakes")
                 var ends: [Int32] = [0, 0]
                 #expect(pipe(&ends) == 0)
                 _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
@@ -226,22 +163,7 @@ extension Mounted {
         /// Writes NAME to acquire_wait and prints when it got the lock
         /// ("got NAME"), then holds it until stdin closes, or prints the
         /// errno when the write fails (a SIGUSR1 interrupts it).
-        static let waiter = """
-            import errno, os, signal, sys
-            def interrupted(*args):
-                raise InterruptedError()
-            signal.signal(signal.SIGUSR1, interrupted)
-            fd = os.open(sys.argv[1], os.O_WRONLY)
-            print("waiting", flush=True)
-            try:
-                os.write(fd, sys.argv[2].encode())
-                print("got", sys.argv[2], flush=True)
-                sys.stdin.read()
-            except InterruptedError:
-                print("EINTR", flush=True)
-            except OSError as e:
-                print(errno.errorcode.get(e.errno, str(e.errno)), flush=True)
-            """
+        static let waiter = pythonScript("acquire_waiter")
 
         @Test("acquire_wait: waiters get the lock one after the other, first come first served; a signal ends a wait with EINTR")
         func waitersInOrder() throws {

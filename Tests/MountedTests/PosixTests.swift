@@ -144,13 +144,7 @@ extension Mounted {
             try withRecorder { recorder in
                 let paths = Self.paths(of: recorder)
                 // O_CREAT on acquire works as open: the write takes a lock.
-                let created = """
-                    fd = os.open(a[0], os.O_WRONLY | os.O_CREAT, 0o644)
-                    assert os.write(fd, b"Creat") == 5
-                    assert (open(a[1]).read(), open(a[2]).read()) == ("Creat\\n", "1\\n")
-                    os.close(fd)
-                    assert open(a[2]).read() == "0\\n"
-                    """
+                let created = pythonScript("open_creat")
                 #expect(try probe(created, paths["C"]!, paths["V"]!, paths["V2"]!) == "OK")
                 try expectFree(recorder)
                 for (placeholder, flags) in [("N", "os.O_WRONLY | os.O_CREAT"), ("N", "os.O_WRONLY | os.O_CREAT | os.O_EXCL"),
@@ -169,17 +163,7 @@ extension Mounted {
                 // holder's name too (one handle, one holder).
                 let holder = try recorder.workspace.agent()
                 let handle = try holder.hold(recorder.path("acquire"), "Holder")
-                let truncating = """
-                    fd = os.open(a[0], os.O_WRONLY | os.O_TRUNC)
-                    assert open(a[1]).read() == "1\\n"
-                    try:
-                        os.write(fd, b"Holder\\n")
-                        assert False, "a second handle nested"
-                    except OSError as e:
-                        assert e.errno == errno.EBUSY, e
-                    assert open(a[1]).read() == "1\\n"
-                    os.close(fd)
-                    """
+                let truncating = pythonScript("open_trunc")
                 #expect(try probe(truncating, paths["C"]!, paths["V2"]!) == "OK")
                 #expect(try probe("os.write(os.open(a[0], os.O_WRONLY | os.O_TRUNC), b'Other')", paths["C"]!) == "EBUSY")
                 // Root's O_RDONLY|O_TRUNC of a value file opens it and truncates nothing.
@@ -192,13 +176,7 @@ extension Mounted {
                 try expectHeld(recorder, by: "Holder", count: 1)
                 #expect(try holder.close(handle) == .ok(0))
                 try expectFree(recorder)
-                let appending = """
-                    fd = os.open(a[0], os.O_WRONLY | os.O_APPEND)
-                    assert os.write(fd, b"Holder") == 6
-                    assert os.write(fd, b"Holder") == 6
-                    assert open(a[1]).read() == "2\\n"
-                    os.close(fd)
-                    """
+                let appending = pythonScript("open_append")
                 #expect(try probe(appending, paths["C"]!, paths["V2"]!) == "OK")
                 try expectFree(recorder)
             }
@@ -209,25 +187,7 @@ extension Mounted {
         /// lstat of every entry and the inode numbers readdir gives, as
         /// "path|mode|nlink|size|uid|gid|ino|atime_ns|mtime_ns|ctime_ns|blocks|blksize|dev" lines and
         /// "dirent|path|ino" lines.
-        static let statScript = #"""
-            import os, sys
-            root = sys.argv[1]
-            paths = [root, os.path.join(root, "by-id")]
-            for name in sorted(os.listdir(root)):
-                if name != "by-id":
-                    paths.append(os.path.join(root, name))
-                    if os.path.isdir(os.path.join(root, name)):
-                        paths += [os.path.join(root, name, f) for f in sorted(os.listdir(os.path.join(root, name)))]
-            for p in paths:
-                s = os.lstat(p)
-                print("|".join(str(v) for v in (p, s.st_mode, s.st_nlink, s.st_size, s.st_uid, s.st_gid, s.st_ino,
-                      s.st_atime_ns, s.st_mtime_ns, s.st_ctime_ns, s.st_blocks, s.st_blksize, s.st_dev)))
-            for p in paths:
-                if os.path.isdir(p):
-                    for entry in os.scandir(p):
-                        print("dirent|%s|%d" % (entry.path, entry.inode()))
-            print("parent|%d" % os.stat(os.path.dirname(root)).st_dev)
-            """#
+        static let statScript = pythonScript("stat_tree")
 
         struct Entry: Equatable {
             var mode: UInt32, nlink: Int, size: Int, uid: UInt32, gid: UInt32, ino: UInt64

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import Testing
 
 // The tests drive the mount only from separate processes (sh, cat, python3),
@@ -236,17 +237,24 @@ func diskGroup() throws -> gid_t {
 
 // MARK: Python probes
 
+/// A python3 program of Scripts/ (a resource of this target), as text: the
+/// tests pass it to `python3 -c`, so that a process of any user can run it
+/// whatever the permissions of the build directory.
+func pythonScript(_ name: String) -> String {
+    guard let url = Bundle.module.url(forResource: name, withExtension: "py", subdirectory: "Scripts") else {
+        fatalError("Scripts/\(name).py is not in the test bundle \(Bundle.module.bundlePath)")
+    }
+    do {
+        let text = try String(contentsOf: url, encoding: .utf8)
+        return text.hasSuffix("\n") ? String(text.dropLast()) : text
+    } catch {
+        fatalError("cannot read \(url.path): \(error)")
+    }
+}
+
 /// One syscall statement in python3: prints "OK", or the errno's name
 /// (EBUSY, EINVAL, ...) when it raises OSError. `a` holds the arguments.
-private let probeScript = """
-    import errno, fcntl, os, sys
-    a = sys.argv[2:]
-    try:
-        exec(sys.argv[1])
-        print("OK")
-    except OSError as e:
-        print(errno.errorcode.get(e.errno, str(e.errno)))
-    """
+private let probeScript = pythonScript("probe")
 
 /// Runs one python statement (`a` is `arguments`); "OK" or the errno name.
 func probe(_ statement: String, _ arguments: String..., user: [String] = []) throws -> String {
@@ -259,18 +267,7 @@ func probe(_ statement: String, _ arguments: String..., user: [String] = []) thr
 /// python3 process: "OK N" (bytes written), the errno name of the write, or
 /// "open ERRNO" when the open failed.
 func writeOnce(_ path: String, _ bytes: [UInt8], user: [String] = []) throws -> Finished {
-    let script = """
-        import errno, os, sys
-        try:
-            fd = os.open(sys.argv[1], os.O_WRONLY)
-        except OSError as e:
-            print("open", errno.errorcode.get(e.errno, str(e.errno)))
-            sys.exit()
-        try:
-            print("OK", os.write(fd, bytes.fromhex(sys.argv[2])))
-        except OSError as e:
-            print(errno.errorcode.get(e.errno, str(e.errno)))
-        """
+    let script = pythonScript("write_once")
     let finished = try run(user + ["/usr/bin/python3", "-c", script, path, hex(bytes)])
     guard finished.status == 0 else { throw TestFailure(finished.description) }
     return finished
@@ -315,102 +312,7 @@ final class Agent {
     private let commands: Int32
     private var consumed = 0
 
-    private static let script = """
-        import errno, fcntl, os, socket, sys
-        children = {}
-        sockets = {}
-        def reply(text):
-            sys.stdout.write(text + "\\n")
-            sys.stdout.flush()
-        while True:
-            line = sys.stdin.readline()
-            if not line:
-                break
-            words = line.split()
-            command, args = words[0], words[1:]
-            try:
-                if command == "open":
-                    flags = {"w": os.O_WRONLY, "r": os.O_RDONLY, "rw": os.O_RDWR,
-                             "excl": os.O_RDONLY | os.O_NONBLOCK | os.O_EXCL}[args[1]]
-                    reply("OK %d" % os.open(args[0], flags))
-                elif command == "write":
-                    reply("OK %d" % os.write(int(args[0]), bytes.fromhex(args[1] if len(args) > 1 else "")))
-                elif command == "close":
-                    os.close(int(args[0]))
-                    reply("OK 0")
-                elif command == "read":
-                    reply("OK %d" % len(os.read(int(args[0]), int(args[1]) if len(args) > 1 else 65536)))
-                elif command == "flock":
-                    operation = {"sh": fcntl.LOCK_SH, "ex": fcntl.LOCK_EX, "un": fcntl.LOCK_UN}[args[1]]
-                    fcntl.flock(int(args[0]), operation | (fcntl.LOCK_NB if "nb" in args[2:] else 0))
-                    reply("OK 0")
-                elif command == "dup":
-                    reply("OK %d" % os.dup(int(args[0])))
-                elif command == "fork":
-                    # The child keeps every descriptor and, until told to
-                    # end, writes or closes one when told (childwrite,
-                    # childclose); it answers over a pipe of its own.
-                    r, w = os.pipe()
-                    back_r, back_w = os.pipe()
-                    pid = os.fork()
-                    if pid == 0:
-                        os.close(w)
-                        os.close(back_r)
-                        orders = os.fdopen(r, "r")
-                        for order in orders:
-                            what = order.split()
-                            try:
-                                if what[0] == "write":
-                                    answer = "OK %d" % os.write(int(what[1]), bytes.fromhex(what[2] if len(what) > 2 else ""))
-                                else:
-                                    os.close(int(what[1]))
-                                    answer = "OK 0"
-                            except OSError as e:
-                                answer = "ERR " + errno.errorcode.get(e.errno, str(e.errno))
-                            os.write(back_w, (answer + "\\n").encode())
-                        os._exit(0)
-                    os.close(r)
-                    os.close(back_w)
-                    children[pid] = (w, os.fdopen(back_r, "r"))
-                    reply("OK %d" % pid)
-                elif command in ("childwrite", "childclose"):
-                    w, back = children[int(args[0])]
-                    os.write(w, (" ".join([command[5:]] + args[1:]) + "\\n").encode())
-                    reply(back.readline().strip() or "ERR child-gone")
-                elif command == "endchild":
-                    pid = int(args[0])
-                    w, back = children.pop(pid)
-                    os.close(w)
-                    back.close()
-                    os.waitpid(pid, 0)
-                    reply("OK 0")
-                elif command == "listen":
-                    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                    server.bind(args[0])
-                    server.listen(1)
-                    sockets[server.fileno()] = server
-                    reply("OK %d" % server.fileno())
-                elif command == "accept":
-                    connection, _ = sockets[int(args[0])].accept()
-                    sockets[connection.fileno()] = connection
-                    reply("OK %d" % connection.fileno())
-                elif command == "connect":
-                    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                    connection.connect(args[0])
-                    sockets[connection.fileno()] = connection
-                    reply("OK %d" % connection.fileno())
-                elif command == "sendfd":
-                    # SCM_RIGHTS: the receiver gets the same open file description.
-                    socket.send_fds(sockets[int(args[0])], [b"F"], [int(args[1])])
-                    reply("OK 0")
-                elif command == "recvfd":
-                    _, fds, _, _ = socket.recv_fds(sockets[int(args[0])], 1, 1)
-                    reply("OK %d" % fds[0] if fds else "ERR no-descriptor")
-                else:
-                    reply("ERR unknown-command")
-            except OSError as e:
-                reply("ERR " + errno.errorcode.get(e.errno, str(e.errno)))
-        """
+    private static let script = pythonScript("agent")
 
     /// Starts an agent; `user` prefixes the command (e.g. setpriv).
     init(user: [String] = [], outputIn directory: String, index: Int) throws {

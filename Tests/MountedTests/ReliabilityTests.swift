@@ -31,21 +31,7 @@ extension Mounted {
         /// H1: opens and closes `acquire` of sr0 N times without writing;
         /// after each close reads sr1/owner and sr0/lockcount. Prints the
         /// reads' count and the slowest one, in seconds.
-        static let locklessCloses = """
-            import os, sys, time
-            acquire, other, lockcount, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-            slowest, reads = 0.0, 0
-            for i in range(count):
-                os.close(os.open(acquire, os.O_WRONLY))
-                for path in (other, lockcount):
-                    start = time.monotonic()
-                    fd = os.open(path, os.O_RDONLY)
-                    os.read(fd, 4096)
-                    os.close(fd)
-                    slowest = max(slowest, time.monotonic() - start)
-                    reads += 1
-            print(reads, "%.3f" % slowest, flush=True)
-            """
+        static let locklessCloses = pythonScript("lockless_closes")
 
         @Test("H1: a claim stuck on sr0 and 200 lockless handles of sr0 closed meanwhile: every read of sr1 and sr0 answers before the claim ends, threads stay few")
         func slowClaimStallsNobody() throws {
@@ -133,20 +119,7 @@ extension Mounted {
 
         /// H3: opens `path` until the open fails, keeping every descriptor, and
         /// reads one byte through each; prints how many opened and the errno.
-        static let openUntilRefused = """
-            import errno, os, resource, sys
-            resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
-            paths, held = sys.argv[1:], []
-            try:
-                while len(held) < 3000:
-                    fd = os.open(paths[len(held) % len(paths)], os.O_RDONLY)
-                    os.read(fd, 1)
-                    held.append(fd)
-                print(len(held), "none", flush=True)
-            except OSError as e:
-                print(len(held), errno.errorcode.get(e.errno, str(e.errno)), flush=True)
-            sys.stdin.read()
-            """
+        static let openUntilRefused = pythonScript("open_until_refused")
 
         @Test("H3: value files count in the per-user handle limit; a user at the limit costs little memory and stops nobody else")
         func valueHandlesAreLimited() throws {

@@ -219,119 +219,12 @@ extension Mounted {
         /// one handle until refused, tries to nest once more through that
         /// handle and through another, tries the other recorder, then prints
         /// READY and waits to be killed. Arguments: sr0, sr1.
-        static let hostile = #"""
-            import errno, os, resource, sys, time
-            sr0, sr1 = sys.argv[1], sys.argv[2]
-            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-            def say(*words):
-                print(*words, flush=True)
-
-            def name_of(e):
-                return errno.errorcode.get(e.errno, str(e.errno))
-
-            fds = []
-            try:
-                for _ in range(1025):
-                    fds.append(os.open(sr0 + "/acquire", os.O_WRONLY))
-                say("OPENED", len(fds))
-            except OSError as e:
-                say("OPENED", len(fds), name_of(e))
-            for path in (sr0 + "/acquire_force", sr1 + "/acquire", sr1 + "/acquire_force"):
-                try:
-                    os.close(os.open(path, os.O_WRONLY))
-                    say("OPEN", path, "OK")
-                except OSError as e:
-                    say("OPEN", path, name_of(e))
-            # Files that take no handle still open.
-            for path in (sr0 + "/release", sr1 + "/release"):
-                os.close(os.open(path, os.O_WRONLY))
-            written = 0
-            try:
-                for _ in range(65537):
-                    os.write(fds[0], b"Hostile")
-                    written += 1
-                say("WROTE", written)
-            except OSError as e:
-                say("WROTE", written, name_of(e))
-            # Every file of the tree takes a handle (issue H): at the limit, a
-            # value file cannot be opened either, until a handle is closed.
-            def lockcount():
-                try:
-                    with open(sr0 + "/lockcount") as f:
-                        say("LOCKCOUNT", f.read().strip())
-                except OSError as e:
-                    say("LOCKCOUNT", name_of(e))
-            lockcount()
-            os.close(fds.pop())
-            lockcount()
-            fds.append(os.open(sr0 + "/acquire", os.O_WRONLY))
-            # Through the holding handle the lock would nest, but the uid has
-            # all its locks; through another handle it is refused first (one
-            # handle, one holder).
-            try:
-                os.write(fds[0], b"Hostile\n")
-                say("NESTED OK")
-            except OSError as e:
-                say("NESTED", name_of(e))
-            try:
-                os.write(fds[1], b"Hostile\n")
-                say("OTHER OK")
-            except OSError as e:
-                say("OTHER", name_of(e))
-            # One handle less: sr1 may be opened, but the uid has all its locks.
-            os.close(fds.pop())
-            deadline = time.monotonic() + 2
-            while True:
-                try:
-                    other = os.open(sr1 + "/acquire", os.O_WRONLY)
-                    break
-                except OSError as e:
-                    if time.monotonic() > deadline:
-                        say("SR1 open", name_of(e))
-                        raise
-                    time.sleep(0.01)
-            try:
-                os.write(other, b"Hostile")
-                say("SR1 OK")
-            except OSError as e:
-                say("SR1", name_of(e))
-            say("READY")
-            while True:
-                time.sleep(60)
-            """#
+        static let hostile = pythonScript("hostile_user")
 
         /// Another user working on its own recorder, lock, read, unlock, in
         /// a loop until `stop` exists. Prints "CYCLE N" every 20 cycles as it
         /// goes, then "CYCLES N" and one line per failure. Arguments: the recorder directory, the name, the stop file.
-        static let worker = #"""
-            import errno, os, sys
-            directory, name, stop = sys.argv[1], sys.argv[2], sys.argv[3]
-            cycles, failures = 0, []
-            def read(file):
-                with open(os.path.join(directory, file)) as f:
-                    return f.read()
-            while not os.path.exists(stop) or cycles == 0:
-                try:
-                    fd = os.open(os.path.join(directory, "acquire"), os.O_WRONLY)
-                    os.write(fd, name.encode())
-                    seen = (read("owner"), read("lockcount"))
-                    os.close(fd)
-                    after = read("lockcount")
-                    if seen != (name + "\n", "1\n") or after != "0\n":
-                        failures.append("cycle %d: held %r, after close %r" % (cycles, seen, after))
-                except OSError as e:
-                    failures.append("cycle %d: %s" % (cycles, errno.errorcode.get(e.errno, str(e.errno))))
-                cycles += 1
-                if cycles % 20 == 0:
-                    print("CYCLE", cycles, flush=True)
-                if len(failures) > 20:
-                    break
-            print("CYCLES", cycles)
-            for line in failures:
-                print("FAILURE", line)
-            """#
+        static let worker = pythonScript("other_user_worker")
 
         @Test("one uid cannot exhaust the daemon: EMFILE past 1024 handles, ENOLCK past 65,536 locks; other users work on; all free after it exits")
         func exhaustion() throws {
@@ -446,25 +339,7 @@ extension Mounted {
             try Self.withGroupRecorder { recorder in
                 // After close(2) returns, the next request sees the handle gone,
                 // as it sees the handle's locks gone (DESIGN §3).
-                let statement = """
-                    import resource
-                    resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
-                    fds = [os.open(a[0], os.O_WRONLY) for _ in range(1024)]
-                    refused = 0
-                    for _ in range(500):
-                        os.close(fds.pop())
-                        try:
-                            fds.append(os.open(a[0], os.O_WRONLY))
-                        except OSError as e:
-                            assert e.errno == errno.EMFILE, e
-                            refused += 1
-                            while True:
-                                try:
-                                    fds.append(os.open(a[0], os.O_WRONLY)); break
-                                except OSError:
-                                    pass
-                    assert refused == 0, "%d of 500 opens right after a close got EMFILE" % refused
-                    """
+                let statement = pythonScript("handle_slot_reuse")
                 let finished = try run(["prlimit", "--nofile=4096:4096"] + (try Self.member())
                                        + ["/usr/bin/python3", "-c", "import errno, os, sys\na = sys.argv[1:]\n" + statement,
                                           recorder.path("acquire")], within: .seconds(60))

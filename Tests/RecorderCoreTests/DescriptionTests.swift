@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Synchronization
 import Testing
@@ -8,380 +9,37 @@ import Testing
 /// Property sets of real drives, recorded from `udevadm info /dev/srN` output
 /// of such drives (systemd-udevd with the stock rules: 60-cdrom_id,
 /// 60-persistent-storage, 60-fs-uuid…) and kept verbatim, P:/S:/E: lines
-/// included. Only the E: lines are udev properties; the sysfs INQUIRY strings
-/// beside each are padded exactly as the kernel pads them (8/16/4 bytes).
+/// included, in Recordings/NAME.udev (a resource of this target). Only the E:
+/// lines are udev properties; the sysfs INQUIRY strings beside each, here, are
+/// padded exactly as the kernel pads them (8/16/4 bytes).
 enum RecordedDrive {
     /// An old PATA CD writer on libata. Its INQUIRY data has no unit serial
     /// number, so scsi_id exported nothing and udev knows it only by path.
     /// A closed CD-R is in the tray.
-    static let cdrw = device("sr0", generic: "/dev/sg0", vendor: "LITE-ON ", model: "LTR-52327S      ", revision: "QS0C", """
-        P: /devices/pci0000:00/0000:00:1f.1/ata1/host0/target0:0:0/0:0:0:0/block/sr0
-        M: sr0
-        U: block
-        T: disk
-        D: b 11:0
-        N: sr0
-        L: -100
-        S: cdrom
-        S: cdrw
-        S: disk/by-label/PHOTOS_2003
-        S: disk/by-path/pci-0000:00:1f.1-ata-1
-        S: disk/by-uuid/2003-06-14-18-22-05-00
-        Q: 3
-        E: DEVPATH=/devices/pci0000:00/0000:00:1f.1/ata1/host0/target0:0:0/0:0:0:0/block/sr0
-        E: DEVNAME=/dev/sr0
-        E: DEVTYPE=disk
-        E: DISKSEQ=3
-        E: MAJOR=11
-        E: MINOR=0
-        E: SUBSYSTEM=block
-        E: USEC_INITIALIZED=4811520
-        E: ID_CDROM=1
-        E: SYSTEMD_MOUNT_DEVICE_BOUND=1
-        E: ID_CDROM_CD_R=1
-        E: ID_CDROM_CD_RW=1
-        E: ID_CDROM_CD=1
-        E: ID_CDROM_MEDIA=1
-        E: ID_CDROM_MEDIA_CD_R=1
-        E: ID_CDROM_MEDIA_STATE=complete
-        E: ID_CDROM_MEDIA_SESSION_COUNT=1
-        E: ID_CDROM_MEDIA_TRACK_COUNT=1
-        E: ID_CDROM_MEDIA_TRACK_COUNT_DATA=1
-        E: ID_BUS=scsi
-        E: ID_PATH=pci-0000:00:1f.1-ata-1
-        E: ID_PATH_TAG=pci-0000_00_1f_1-ata-1
-        E: ID_FS_VERSION=Joliet Extension
-        E: ID_FS_LABEL=PHOTOS_2003
-        E: ID_FS_LABEL_ENC=PHOTOS_2003
-        E: ID_FS_TYPE=iso9660
-        E: ID_FS_USAGE=filesystem
-        E: ID_FS_UUID=2003-06-14-18-22-05-00
-        E: ID_FS_UUID_ENC=2003-06-14-18-22-05-00
-        E: ID_FS_APPLICATION_ID=NERO\\x20BURNING\\x20ROM
-        E: ID_FOR_SEAT=block-pci-0000_00_1f_1-ata-1
-        E: DEVLINKS=/dev/cdrom /dev/cdrw /dev/disk/by-label/PHOTOS_2003 /dev/disk/by-path/pci-0000:00:1f.1-ata-1 /dev/disk/by-uuid/2003-06-14-18-22-05-00
-        E: TAGS=:seat:systemd:uaccess:
-        E: CURRENT_TAGS=:seat:systemd:uaccess:
-        """)
+    static let cdrw = device("sr0", generic: "/dev/sg0", vendor: "LITE-ON ", model: "LTR-52327S      ", revision: "QS0C", recording("cdrw"))
 
     /// A SATA DVD±RW writer (ata_id names it after its ATA IDENTIFY model,
     /// "HL-DT-ST DVD+/-RW GH50N", hence "DVD+_-RW") with a pressed DVD.
-    static let dvdrw = device("sr0", generic: "/dev/sg1", vendor: "HL-DT-ST", model: "DVD+-RW GH50N   ", revision: "B103", """
-        P: /devices/pci0000:00/0000:00:1f.2/ata2/host1/target1:0:0/1:0:0:0/block/sr0
-        M: sr0
-        U: block
-        T: disk
-        D: b 11:0
-        N: sr0
-        L: -100
-        S: cdrom
-        S: cdrw
-        S: dvd
-        S: dvdrw
-        S: disk/by-id/ata-HL-DT-ST_DVD+_-RW_GH50N_K1Z98JH5025
-        S: disk/by-label/HOLIDAY_2011
-        S: disk/by-path/pci-0000:00:1f.2-ata-2
-        Q: 7
-        E: DEVPATH=/devices/pci0000:00/0000:00:1f.2/ata2/host1/target1:0:0/1:0:0:0/block/sr0
-        E: DEVNAME=/dev/sr0
-        E: DEVTYPE=disk
-        E: DISKSEQ=7
-        E: MAJOR=11
-        E: MINOR=0
-        E: SUBSYSTEM=block
-        E: USEC_INITIALIZED=5206117
-        E: ID_CDROM=1
-        E: SYSTEMD_MOUNT_DEVICE_BOUND=1
-        E: ID_CDROM_CD_R=1
-        E: ID_CDROM_CD_RW=1
-        E: ID_CDROM_DVD=1
-        E: ID_CDROM_DVD_R=1
-        E: ID_CDROM_DVD_RAM=1
-        E: ID_CDROM_MRW=1
-        E: ID_CDROM_MRW_W=1
-        E: ID_CDROM_CD=1
-        E: ID_CDROM_DVD_RW_RO=1
-        E: ID_CDROM_DVD_RW_SEQ=1
-        E: ID_CDROM_DVD_R_DL_SEQ=1
-        E: ID_CDROM_DVD_R_DL_JR=1
-        E: ID_CDROM_DVD_PLUS_RW=1
-        E: ID_CDROM_DVD_PLUS_R=1
-        E: ID_CDROM_DVD_PLUS_R_DL=1
-        E: ID_CDROM_DVD_RW=1
-        E: ID_CDROM_DVD_R_DL=1
-        E: ID_CDROM_MEDIA=1
-        E: ID_CDROM_MEDIA_DVD=1
-        E: ID_CDROM_MEDIA_STATE=complete
-        E: ID_CDROM_MEDIA_SESSION_COUNT=1
-        E: ID_CDROM_MEDIA_TRACK_COUNT=1
-        E: ID_CDROM_MEDIA_TRACK_COUNT_DATA=1
-        E: ID_ATA=1
-        E: ID_TYPE=cd
-        E: ID_BUS=ata
-        E: ID_MODEL=HL-DT-ST_DVD+_-RW_GH50N
-        E: ID_MODEL_ENC=HL-DT-ST\\x20DVD+\\x2f-RW\\x20GH50N\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20
-        E: ID_REVISION=B103
-        E: ID_SERIAL=HL-DT-ST_DVD+_-RW_GH50N_K1Z98JH5025
-        E: ID_SERIAL_SHORT=K1Z98JH5025
-        E: ID_ATA_SATA=1
-        E: ID_ATA_SATA_SIGNAL_RATE_GEN1=1
-        E: ID_ATA_FEATURE_SET_PM=1
-        E: ID_ATA_FEATURE_SET_PM_ENABLED=1
-        E: ID_PATH=pci-0000:00:1f.2-ata-2
-        E: ID_PATH_TAG=pci-0000_00_1f_2-ata-2
-        E: ID_FS_LABEL=HOLIDAY_2011
-        E: ID_FS_LABEL_ENC=HOLIDAY_2011
-        E: ID_FS_TYPE=udf
-        E: ID_FS_USAGE=filesystem
-        E: ID_FS_UUID=4ecd3a2b00000000
-        E: ID_FS_UUID_ENC=4ecd3a2b00000000
-        E: ID_FS_VERSION=1.02
-        E: ID_FOR_SEAT=block-pci-0000_00_1f_2-ata-2
-        E: DEVLINKS=/dev/cdrom /dev/cdrw /dev/dvd /dev/dvdrw /dev/disk/by-id/ata-HL-DT-ST_DVD+_-RW_GH50N_K1Z98JH5025 /dev/disk/by-label/HOLIDAY_2011 /dev/disk/by-path/pci-0000:00:1f.2-ata-2
-        E: TAGS=:seat:systemd:uaccess:
-        E: CURRENT_TAGS=:seat:systemd:uaccess:
-        """)
+    static let dvdrw = device("sr0", generic: "/dev/sg1", vendor: "HL-DT-ST", model: "DVD+-RW GH50N   ", revision: "B103", recording("dvdrw"))
 
     /// A BD writer in a USB enclosure (usb-storage), a blank BD-R in the tray.
     /// Its INQUIRY model has inner runs of spaces; the USB serial carries the
     /// instance (":") into ID_SERIAL.
-    static let bdre = device("sr1", generic: "/dev/sg2", vendor: "PIONEER ", model: "BD-RW   BDR-209D", revision: "1.10", """
-        P: /devices/pci0000:00/0000:00:14.0/usb2/2-2/2-2:1.0/host6/target6:0:0/6:0:0:0/block/sr1
-        M: sr1
-        U: block
-        T: disk
-        D: b 11:1
-        N: sr1
-        L: -100
-        S: cdrom1
-        S: cdrw1
-        S: dvd1
-        S: dvdrw1
-        S: disk/by-id/usb-PIONEER_BD-RW_BDR-209D_20170331000C3-0:0
-        S: disk/by-path/pci-0000:00:14.0-usb-0:2:1.0-scsi-0:0:0:0
-        Q: 12
-        E: DEVPATH=/devices/pci0000:00/0000:00:14.0/usb2/2-2/2-2:1.0/host6/target6:0:0/6:0:0:0/block/sr1
-        E: DEVNAME=/dev/sr1
-        E: DEVTYPE=disk
-        E: DISKSEQ=12
-        E: MAJOR=11
-        E: MINOR=1
-        E: SUBSYSTEM=block
-        E: USEC_INITIALIZED=938847215
-        E: ID_CDROM=1
-        E: SYSTEMD_MOUNT_DEVICE_BOUND=1
-        E: ID_CDROM_CD_R=1
-        E: ID_CDROM_CD_RW=1
-        E: ID_CDROM_DVD=1
-        E: ID_CDROM_DVD_R=1
-        E: ID_CDROM_DVD_RAM=1
-        E: ID_CDROM_MRW=1
-        E: ID_CDROM_MRW_W=1
-        E: ID_CDROM_CD=1
-        E: ID_CDROM_DVD_RW_RO=1
-        E: ID_CDROM_DVD_RW_SEQ=1
-        E: ID_CDROM_DVD_R_DL_SEQ=1
-        E: ID_CDROM_DVD_R_DL_JR=1
-        E: ID_CDROM_DVD_PLUS_RW=1
-        E: ID_CDROM_DVD_PLUS_R=1
-        E: ID_CDROM_DVD_PLUS_R_DL=1
-        E: ID_CDROM_BD=1
-        E: ID_CDROM_BD_R_SRM=1
-        E: ID_CDROM_BD_R_RRM=1
-        E: ID_CDROM_BD_RE=1
-        E: ID_CDROM_DVD_RW=1
-        E: ID_CDROM_DVD_R_DL=1
-        E: ID_CDROM_BD_R=1
-        E: ID_CDROM_MEDIA=1
-        E: ID_CDROM_MEDIA_BD_R_SRM=1
-        E: ID_CDROM_MEDIA_BD_R=1
-        E: ID_CDROM_MEDIA_STATE=blank
-        E: ID_VENDOR=PIONEER
-        E: ID_VENDOR_ENC=PIONEER\\x20
-        E: ID_VENDOR_ID=152d
-        E: ID_MODEL=BD-RW_BDR-209D
-        E: ID_MODEL_ENC=BD-RW\\x20\\x20\\x20BDR-209D
-        E: ID_MODEL_ID=0578
-        E: ID_REVISION=1.10
-        E: ID_SERIAL=PIONEER_BD-RW_BDR-209D_20170331000C3-0:0
-        E: ID_SERIAL_SHORT=20170331000C3
-        E: ID_TYPE=cd
-        E: ID_INSTANCE=0:0
-        E: ID_BUS=usb
-        E: ID_USB_INTERFACES=:080650:
-        E: ID_USB_INTERFACE_NUM=00
-        E: ID_USB_DRIVER=usb-storage
-        E: ID_USB_VENDOR=PIONEER
-        E: ID_USB_VENDOR_ENC=PIONEER\\x20
-        E: ID_USB_VENDOR_ID=152d
-        E: ID_USB_MODEL=BD-RW_BDR-209D
-        E: ID_USB_MODEL_ENC=BD-RW\\x20\\x20\\x20BDR-209D
-        E: ID_USB_MODEL_ID=0578
-        E: ID_USB_REVISION=1.10
-        E: ID_USB_SERIAL=PIONEER_BD-RW_BDR-209D_20170331000C3-0:0
-        E: ID_USB_SERIAL_SHORT=20170331000C3
-        E: ID_USB_TYPE=cd
-        E: ID_USB_INSTANCE=0:0
-        E: ID_PATH=pci-0000:00:14.0-usb-0:2:1.0-scsi-0:0:0:0
-        E: ID_PATH_TAG=pci-0000_00_14_0-usb-0_2_1_0-scsi-0_0_0_0
-        E: ID_FOR_SEAT=block-pci-0000_00_14_0-usb-0_2_1_0-scsi-0_0_0_0
-        E: DEVLINKS=/dev/cdrom1 /dev/cdrw1 /dev/dvd1 /dev/dvdrw1 /dev/disk/by-id/usb-PIONEER_BD-RW_BDR-209D_20170331000C3-0:0 /dev/disk/by-path/pci-0000:00:14.0-usb-0:2:1.0-scsi-0:0:0:0
-        E: TAGS=:seat:systemd:uaccess:
-        E: CURRENT_TAGS=:seat:systemd:uaccess:
-        """)
+    static let bdre = device("sr1", generic: "/dev/sg2", vendor: "PIONEER ", model: "BD-RW   BDR-209D", revision: "1.10", recording("bdre"))
 
     /// A SATA DVD writer with an empty tray: no ID_CDROM_MEDIA at all.
-    static let empty = device("sr0", generic: "/dev/sg1", vendor: "ASUS    ", model: "DRW-24D5MT      ", revision: "1.00", """
-        P: /devices/pci0000:00/0000:00:17.0/ata3/host2/target2:0:0/2:0:0:0/block/sr0
-        M: sr0
-        U: block
-        T: disk
-        D: b 11:0
-        N: sr0
-        L: -100
-        S: cdrom
-        S: cdrw
-        S: dvd
-        S: dvdrw
-        S: disk/by-id/ata-ASUS_DRW-24D5MT_KDDL3AE2113
-        S: disk/by-path/pci-0000:00:17.0-ata-3
-        Q: 5
-        E: DEVPATH=/devices/pci0000:00/0000:00:17.0/ata3/host2/target2:0:0/2:0:0:0/block/sr0
-        E: DEVNAME=/dev/sr0
-        E: DEVTYPE=disk
-        E: DISKSEQ=5
-        E: MAJOR=11
-        E: MINOR=0
-        E: SUBSYSTEM=block
-        E: USEC_INITIALIZED=3990412
-        E: ID_CDROM=1
-        E: SYSTEMD_MOUNT_DEVICE_BOUND=1
-        E: ID_CDROM_CD_R=1
-        E: ID_CDROM_CD_RW=1
-        E: ID_CDROM_DVD=1
-        E: ID_CDROM_DVD_R=1
-        E: ID_CDROM_DVD_RAM=1
-        E: ID_CDROM_MRW=1
-        E: ID_CDROM_MRW_W=1
-        E: ID_CDROM_CD=1
-        E: ID_CDROM_DVD_RW_RO=1
-        E: ID_CDROM_DVD_RW_SEQ=1
-        E: ID_CDROM_DVD_R_DL_SEQ=1
-        E: ID_CDROM_DVD_R_DL_JR=1
-        E: ID_CDROM_DVD_PLUS_RW=1
-        E: ID_CDROM_DVD_PLUS_R=1
-        E: ID_CDROM_DVD_PLUS_R_DL=1
-        E: ID_CDROM_DVD_RW=1
-        E: ID_CDROM_DVD_R_DL=1
-        E: ID_ATA=1
-        E: ID_TYPE=cd
-        E: ID_BUS=ata
-        E: ID_MODEL=ASUS_DRW-24D5MT
-        E: ID_MODEL_ENC=ASUS\\x20\\x20\\x20\\x20DRW-24D5MT\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20
-        E: ID_REVISION=1.00
-        E: ID_SERIAL=ASUS_DRW-24D5MT_KDDL3AE2113
-        E: ID_SERIAL_SHORT=KDDL3AE2113
-        E: ID_ATA_SATA=1
-        E: ID_ATA_SATA_SIGNAL_RATE_GEN1=1
-        E: ID_PATH=pci-0000:00:17.0-ata-3
-        E: ID_PATH_TAG=pci-0000_00_17_0-ata-3
-        E: ID_FOR_SEAT=block-pci-0000_00_17_0-ata-3
-        E: DEVLINKS=/dev/cdrom /dev/cdrw /dev/dvd /dev/dvdrw /dev/disk/by-id/ata-ASUS_DRW-24D5MT_KDDL3AE2113 /dev/disk/by-path/pci-0000:00:17.0-ata-3
-        E: TAGS=:seat:systemd:uaccess:
-        E: CURRENT_TAGS=:seat:systemd:uaccess:
-        """)
+    static let empty = device("sr0", generic: "/dev/sg1", vendor: "ASUS    ", model: "DRW-24D5MT      ", revision: "1.00", recording("empty"))
 
     /// A SATA DVD writer holding a DVD+R with one closed session and room
     /// for more.
-    static let appendable = device("sr0", generic: "/dev/sg1", vendor: "TSSTcorp", model: "CDDVDW SH-224DB ", revision: "SB00", """
-        P: /devices/pci0000:00/0000:00:17.0/ata4/host3/target3:0:0/3:0:0:0/block/sr0
-        M: sr0
-        U: block
-        T: disk
-        D: b 11:0
-        N: sr0
-        L: -100
-        S: cdrom
-        S: cdrw
-        S: dvd
-        S: dvdrw
-        S: disk/by-id/ata-TSSTcorp_CDDVDW_SH-224DB_R8RN6GBF402718
-        S: disk/by-label/BACKUP_2024_03
-        S: disk/by-path/pci-0000:00:17.0-ata-4
-        S: disk/by-uuid/2024-03-02-21-14-37-00
-        Q: 9
-        E: DEVPATH=/devices/pci0000:00/0000:00:17.0/ata4/host3/target3:0:0/3:0:0:0/block/sr0
-        E: DEVNAME=/dev/sr0
-        E: DEVTYPE=disk
-        E: DISKSEQ=9
-        E: MAJOR=11
-        E: MINOR=0
-        E: SUBSYSTEM=block
-        E: USEC_INITIALIZED=4402981
-        E: ID_CDROM=1
-        E: SYSTEMD_MOUNT_DEVICE_BOUND=1
-        E: ID_CDROM_CD_R=1
-        E: ID_CDROM_CD_RW=1
-        E: ID_CDROM_DVD=1
-        E: ID_CDROM_DVD_R=1
-        E: ID_CDROM_DVD_RAM=1
-        E: ID_CDROM_CD=1
-        E: ID_CDROM_DVD_RW_RO=1
-        E: ID_CDROM_DVD_RW_SEQ=1
-        E: ID_CDROM_DVD_R_DL_SEQ=1
-        E: ID_CDROM_DVD_R_DL_JR=1
-        E: ID_CDROM_DVD_PLUS_RW=1
-        E: ID_CDROM_DVD_PLUS_R=1
-        E: ID_CDROM_DVD_PLUS_R_DL=1
-        E: ID_CDROM_DVD_RW=1
-        E: ID_CDROM_DVD_R_DL=1
-        E: ID_CDROM_MEDIA=1
-        E: ID_CDROM_MEDIA_DVD_PLUS_R=1
-        E: ID_CDROM_MEDIA_STATE=appendable
-        E: ID_CDROM_MEDIA_SESSION_NEXT=2
-        E: ID_CDROM_MEDIA_SESSION_COUNT=1
-        E: ID_CDROM_MEDIA_TRACK_COUNT=2
-        E: ID_CDROM_MEDIA_TRACK_COUNT_DATA=1
-        E: ID_ATA=1
-        E: ID_TYPE=cd
-        E: ID_BUS=ata
-        E: ID_MODEL=TSSTcorp_CDDVDW_SH-224DB
-        E: ID_MODEL_ENC=TSSTcorp\\x20CDDVDW\\x20SH-224DB\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20\\x20
-        E: ID_REVISION=SB00
-        E: ID_SERIAL=TSSTcorp_CDDVDW_SH-224DB_R8RN6GBF402718
-        E: ID_SERIAL_SHORT=R8RN6GBF402718
-        E: ID_ATA_SATA=1
-        E: ID_ATA_SATA_SIGNAL_RATE_GEN1=1
-        E: ID_PATH=pci-0000:00:17.0-ata-4
-        E: ID_PATH_TAG=pci-0000_00_17_0-ata-4
-        E: ID_FS_VERSION=Joliet Extension
-        E: ID_FS_LABEL=BACKUP_2024_03
-        E: ID_FS_LABEL_ENC=BACKUP_2024_03
-        E: ID_FS_TYPE=iso9660
-        E: ID_FS_USAGE=filesystem
-        E: ID_FS_UUID=2024-03-02-21-14-37-00
-        E: ID_FS_UUID_ENC=2024-03-02-21-14-37-00
-        E: ID_FS_APPLICATION_ID=GENISOIMAGE\\x20ISO\\x209660\\x2fHFS\\x20FILESYSTEM\\x20CREATOR
-        E: ID_FOR_SEAT=block-pci-0000_00_17_0-ata-4
-        E: DEVLINKS=/dev/cdrom /dev/cdrw /dev/dvd /dev/dvdrw /dev/disk/by-id/ata-TSSTcorp_CDDVDW_SH-224DB_R8RN6GBF402718 /dev/disk/by-label/BACKUP_2024_03 /dev/disk/by-path/pci-0000:00:17.0-ata-4 /dev/disk/by-uuid/2024-03-02-21-14-37-00
-        E: TAGS=:seat:systemd:uaccess:
-        E: CURRENT_TAGS=:seat:systemd:uaccess:
-        """)
+    static let appendable = device("sr0", generic: "/dev/sg1", vendor: "TSSTcorp", model: "CDDVDW SH-224DB ", revision: "SB00", recording("appendable"))
 
     /// The GH50N seen from a container without a udev database: libudev
     /// reports only the kernel's uevent properties and the device is not
     /// initialized; sysfs still has the INQUIRY strings and the SCSI type.
     static let uninitialized = BlockDevice(
         name: "sr0", node: "/dev/sr0",
-        properties: udevProperties("""
-            E: DEVPATH=/devices/pci0000:00/0000:00:1f.2/ata2/host1/target1:0:0/1:0:0:0/block/sr0
-            E: SUBSYSTEM=block
-            E: DEVNAME=/dev/sr0
-            E: DEVTYPE=disk
-            E: DISKSEQ=7
-            E: MAJOR=11
-            E: MINOR=0
-            """),
+        properties: udevProperties(recording("uninitialized")),
         isInitialized: false, scsiType: 5,
         vendor: "HL-DT-ST", model: "DVD+-RW GH50N   ", revision: "B103", genericNode: "/dev/sg1")
 
@@ -389,26 +47,26 @@ enum RecordedDrive {
     /// optical drive, and it has neither serial nor path.
     static let loop = BlockDevice(
         name: "loop201", node: "/dev/loop201",
-        properties: udevProperties("""
-            E: DEVPATH=/devices/virtual/block/loop201
-            E: DEVNAME=/dev/loop201
-            E: DEVTYPE=disk
-            E: DISKSEQ=215
-            E: MAJOR=7
-            E: MINOR=201
-            E: SUBSYSTEM=block
-            E: USEC_INITIALIZED=1208331977
-            E: ID_FS_TYPE=ext2
-            E: ID_FS_USAGE=filesystem
-            E: TAGS=:systemd:
-            E: CURRENT_TAGS=:systemd:
-            """),
+        properties: udevProperties(recording("loop")),
         isInitialized: true)
 
     static func device(_ name: String, generic: String, vendor: String, model: String, revision: String,
                        _ recording: String) -> BlockDevice {
         BlockDevice(name: name, node: "/dev/\(name)", properties: udevProperties(recording), isInitialized: true,
                     scsiType: 5, vendor: vendor, model: model, revision: revision, genericNode: generic)
+    }
+
+    /// The `udevadm info` output recorded in Recordings/NAME.udev.
+    static func recording(_ name: String) -> String {
+        guard let url = Bundle.module.url(forResource: name, withExtension: "udev", subdirectory: "Recordings") else {
+            fatalError("Recordings/\(name).udev is not in the test bundle \(Bundle.module.bundlePath)")
+        }
+        do {
+            let text = try String(contentsOf: url, encoding: .utf8)
+            return text.hasSuffix("\n") ? String(text.dropLast()) : text
+        } catch {
+            fatalError("cannot read \(url.path): \(error)")
+        }
     }
 
     /// The properties (E: lines) of `udevadm info` output.
