@@ -67,11 +67,26 @@ let package = Package(
                 "RecorderCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            // `udevadm info` output of real drives.
+            resources: [.copy("Recordings")]
+        ),
+        // The FUSE adapter without a mount: inodes, errnos, what the files show.
+        .testTarget(
+            name: "RecorderFUSETests",
+            dependencies: [
+                "RecorderCore",
+                "RecorderFUSE",
+                "CFuseShim",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // A real mount driven from other processes: needs root and /dev/fuse.
         .testTarget(
-            name: "RecorderFSTests",
-            dependencies: ["recorderfs"]
+            name: "MountedTests",
+            dependencies: ["recorderfs"],
+            // The python3 programs the tests run in other processes.
+            resources: [.copy("Scripts")]
         ),
     ]
 )

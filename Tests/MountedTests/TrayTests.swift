@@ -1,0 +1,50 @@
+import Testing
+
+extension Mounted {
+    /// `eject` and `closetray`: the lock's owner may, others get EBUSY; a
+    /// loop device has no tray (EOPNOTSUPP).
+    @Suite("Tray")
+    struct TrayTests {
+        @Test("eject and closetray on a loop device (no tray) answer EOPNOTSUPP")
+        func trayOnLoopDevice() throws {
+            try withRecorder { recorder in
+                // EOPNOTSUPP and ENOTSUP are one number on Linux; python names it ENOTSUP.
+                #expect(try writeOnce(recorder.path("eject"), "x") == "ENOTSUP")
+                #expect(try writeOnce(recorder.path("closetray"), "x") == "ENOTSUP")
+                #expect(try probe("os.open(a[0], os.O_RDONLY)", recorder.path("eject")) == "EACCES")
+                try expectFree(recorder)
+            }
+        }
+        @Test("eject and closetray: EBUSY under another uid's lock; EOPNOTSUPP on a loop device when free, for the holder, and for root")
+        func trayUnderAnotherHolder() throws {
+            try withRecorder(["--allow-other"]) { recorder in
+                let nobody = asNobody(group: try diskGroup())
+                // EOPNOTSUPP and ENOTSUP are one number on Linux; python names it ENOTSUP.
+                for file in ["eject", "closetray"] {
+                    #expect(try writeOnce(recorder.path(file), "x", user: nobody) == "ENOTSUP", "\(file), free, uid 65534")
+                }
+
+                let root = try recorder.workspace.agent()
+                let rootHandle = try root.hold(recorder.path("acquire"), "Root")
+                for file in ["eject", "closetray"] {
+                    #expect(try writeOnce(recorder.path(file), "x", user: nobody) == "EBUSY", "\(file) by uid 65534 under root's lock")
+                    #expect(try writeOnce(recorder.path(file), "x") == "ENOTSUP", "\(file) by the holder, root")
+                }
+                try expectHeld(recorder, by: "Root", count: 1)
+                #expect(try root.close(rootHandle) == .ok(0))
+
+                let stranger = try recorder.workspace.agent(user: nobody)
+                let strangerHandle = try stranger.hold(recorder.path("acquire"), "Nobody")
+                for file in ["eject", "closetray"] {
+                    let descriptor = try stranger.openDescriptor(recorder.path(file))
+                    #expect(try stranger.write(descriptor, "x") == .failed("ENOTSUP"), "\(file) by the holder, uid 65534")
+                    #expect(try stranger.close(descriptor) == .ok(0))
+                    #expect(try writeOnce(recorder.path(file), "x") == "ENOTSUP", "\(file) by root under uid 65534's lock")
+                }
+                try expectHeld(recorder, by: "Nobody", count: 1)
+                #expect(try stranger.close(strangerHandle) == .ok(0))
+                try expectFree(recorder)
+            }
+        }
+    }
+}
