@@ -63,7 +63,7 @@ struct EventLineTests {
         #expect(Array(stamp)[13] == ":" && Array(stamp)[16] == ":" && Array(stamp)[19] == "." && stamp.last == "Z")
         // To the second, the same clock as `since` of holders.
         let seconds = String(stamp.prefix(19)) + "Z"
-        #expect(rfc3339(before) <= seconds && seconds <= rfc3339(after), "\(stamp)")
+        #expect(HandleRecord.rfc3339(before) <= seconds && seconds <= HandleRecord.rfc3339(after), "\(stamp)")
     }
 
     /// A reader of `events` becomes readable with the first event, and a

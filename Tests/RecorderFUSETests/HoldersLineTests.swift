@@ -21,7 +21,7 @@ struct HoldersLineTests {
         let since = String(text.dropFirst(prefix.count).dropLast())
         #expect(since.count == "2026-11-25T15:00:44Z".count, "\(since)")
         // RFC 3339 in UTC sorts as time does.
-        #expect(rfc3339(before) <= since && since <= rfc3339(after), "\(since)")
+        #expect(HandleRecord.rfc3339(before) <= since && since <= HandleRecord.rfc3339(after), "\(since)")
         handle.closed()
     }
 
@@ -38,8 +38,8 @@ struct HoldersLineTests {
     }
 
     @Test func rfc3339IsUTCToTheSecond() {
-        #expect(rfc3339(0) == "1970-01-01T00:00:00Z")
-        #expect(rfc3339(1_700_000_000) == "2023-11-14T22:13:20Z")
-        #expect(rfc3339(951_868_799) == "2000-02-29T23:59:59Z")
+        #expect(HandleRecord.rfc3339(0) == "1970-01-01T00:00:00Z")
+        #expect(HandleRecord.rfc3339(1_700_000_000) == "2023-11-14T22:13:20Z")
+        #expect(HandleRecord.rfc3339(951_868_799) == "2000-02-29T23:59:59Z")
     }
 }
