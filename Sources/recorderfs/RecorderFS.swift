@@ -20,6 +20,7 @@ struct RecorderFS: ParsableCommand {
     /// Errors on the command line are one sentence and a non-zero status
     /// (docs/design.md §8); help and version print as usual.
     static func main() {
+        FuseCommandLine.rewriteArguments()  // `SOURCE MOUNTPOINT -o OPTIONS`, as mount(8) runs it
         // The background copy of `mount --daemon` keeps nothing of its caller.
         if let readiness = ReadinessPipe.inherited { Daemon.detach(keeping: readiness.descriptor) }
         // Arguments are quoted back in messages: none may carry a control
