@@ -137,7 +137,7 @@ enum FuseCommandLine {
             }
             return ["--device", spec[..<separator] + "=" + spec[spec.index(after: separator)...]]
         case "ro":
-            throw UsageError("recorderfs cannot be mounted read-only (option 'ro'): its control files are written to.")
+            throw UsageError("the tree cannot be mounted read-only (option 'ro'): its control files are written to.")
         default:
             if ignored.contains(String(key)) || key.hasPrefix("x-") || key.hasPrefix("comment=")
                 || key == "comment" || key == "fsname" || key == "subtype" {
