@@ -64,7 +64,6 @@ extension Recorder {
         if undo { drive.unclaim() }
         if case .failure = outcome, let next = table.withLock({ handOver(&$0) }) { serve(next) }
         try outcome.get()
-        logger.debug("locked", metadata: ["owner": "\(name)", "pid": "\(caller.pid)", "uid": "\(caller.uid)"])
     }
 
     /// Checks that nobody else uses the drive and claims it. The exclusive

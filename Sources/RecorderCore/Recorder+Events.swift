@@ -13,8 +13,18 @@ extension Recorder {
         changed(RecorderEvent(kind: kind, recorder: self.name, name: name, pid: pid, uid: uid, generation: generation))
     }
 
+    /// Each lock, nest, unlock and free is also one log line at info, with
+    /// the recorder, name, pid and uid (the journal's counterpart of the
+    /// event log entry Windows writes); refusals are logged at notice.
     func changed(_ event: RecorderEvent) {
-        if event.kind != .refused { changeCount.add(1, ordering: .releasing) }
+        if event.kind != .refused {
+            changeCount.add(1, ordering: .releasing)
+            if let name = event.name {
+                logger.info("\(event.kind.rawValue)", metadata: [
+                    "name": "\(name)", "pid": "\(event.pid)", "uid": "\(event.uid)", "gen": "\(event.generation)",
+                ])
+            }
+        }
         observer?.recorderChanged(event)
     }
 
@@ -22,10 +32,12 @@ extension Recorder {
     /// holds bytes a client wrote, except a name that passed validation.
     /// Logs a refusal the adapter made itself (a name that does not parse),
     /// as the core logs its own.
-    public func refused(_ operation: String, caller: Caller, _ error: RecorderError) {
-        logger.notice("refused", metadata: [
+    public func refused(_ operation: String, caller: Caller, _ error: RecorderError, name: ClientName? = nil) {
+        var metadata: Logger.Metadata = [
             "op": "\(operation)", "pid": "\(caller.pid)", "uid": "\(caller.uid)", "reason": "\(error)",
-        ])
+        ]
+        if let name { metadata["name"] = "\(name)" }
+        logger.notice("refused", metadata: metadata)
     }
 
     /// A refusal (EBUSY) of a lock for `name` is also an event.
@@ -34,7 +46,7 @@ extension Recorder {
         do {
             return try body()
         } catch {
-            refused(operation, caller: caller, error)
+            refused(operation, caller: caller, error, name: name)
             if case .busy = error, let name, observer != nil {
                 let (holder, generation) = table.withLock { ($0.holder?.name ?? $0.claimant?.name, $0.generation) }
                 changed(RecorderEvent(kind: .refused, recorder: self.name, name: name, pid: caller.pid, uid: caller.uid,

@@ -244,7 +244,6 @@ public final class Recorder: Sendable {
                 self.table.broadcast()
                 return (freed, handOver(&table))
             }
-            logger.debug("freed")
             if let freed {
                 if releaser != nil { changed(.unlock, freed.name!, freed.pid, freed.uid, generation: freed.generation) }
                 changed(freed)

@@ -10,6 +10,9 @@ import Synchronization
 final class LogDestination: Sendable {
     static let shared = LogDestination()
     private let useSyslog = Atomic<Bool>(false)
+    /// stderr is systemd's journal stream: no timestamps of our own, and a
+    /// `<N>` priority prefix on each line (the sd-daemon convention).
+    let journal = JournalStream.isStandardError()
     private nonisolated(unsafe) static let ident = strdup("recorderfs")
 
     /// From now on, log to syslog (facility daemon, ident recorderfs).
@@ -25,7 +28,7 @@ final class LogDestination: Sendable {
         if useSyslog.load(ordering: .acquiring) {
             line.withCString { withVaList([$0]) { vsyslog(Self.priority(level), "%s", $0) } }
         } else {
-            let text = "\(Self.timestamp()) \(level) \(line)\n"
+            let text = journal ? "<\(Self.priority(level))>\(line)\n" : "\(Self.timestamp()) \(level) \(line)\n"
             _ = text.withCString { Glibc.write(STDERR_FILENO, $0, strlen($0)) }
         }
     }
@@ -52,7 +55,7 @@ final class LogDestination: Sendable {
 }
 
 /// A swift-log handler writing `LABEL: key=value … message` lines to the
-/// `LogDestination`.
+/// `LogDestination`, values quoted as logfmt does (`key="a value"`).
 struct DaemonLogHandler: LogHandler {
     let label: String
     var logLevel: Logger.Level = .notice
@@ -66,7 +69,7 @@ struct DaemonLogHandler: LogHandler {
     func log(event: LogEvent) {
         var all = metadata
         if let extra = event.metadata { all.merge(extra) { $1 } }
-        let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\(logfmtValue("\($0.value)"))" }.joined(separator: " ")
         LogDestination.shared.write(event.level, "\(label): \(fields.isEmpty ? "" : fields + " ")\(event.message)")
     }
 }

@@ -50,6 +50,9 @@ struct Mount: ParsableCommand {
     @Flag(help: "Log every operation, and libfuse's requests.")
     var debug = false
 
+    @Option(help: ArgumentHelp("The least severe level logged: trace, debug, info (every lock and unlock), notice (the default), warning, error or critical.", valueName: "LEVEL"))
+    var logLevel: LogLevelArgument?
+
     func validate() throws {
         if mountPointOption != nil && path != nil {
             throw ValidationError("Give the mountpoint once: as MOUNTPOINT or as '--mountpoint'.")
@@ -91,7 +94,7 @@ struct Mount: ParsableCommand {
         LoggingSystem.bootstrap { DaemonLogHandler(label: $0) }
         let logger = {
             var logger = Logger(label: "recorderfs")
-            logger.logLevel = debug ? .debug : .notice
+            logger.logLevel = logLevel?.level ?? (debug ? .debug : .notice)
             return logger
         }()
 
@@ -169,7 +172,9 @@ struct Mount: ParsableCommand {
         let names = recorders.entries.map { "\($0.recorder.name)=\($0.recorder.drive.node)" }.joined(separator: " ")
         logger.notice("mounted", metadata: ["mountpoint": "\(mountPoint)", "recorders": "\(names)"])
         readiness?.signalReady()
+        ServiceNotify.announceWhenAnswering(mountPoint: mountPoint, recorders: recorders.entries.map(\.recorder.name))
         session.run()
+        ServiceNotify.stopping()
         logger.notice("unmounted", metadata: ["mountpoint": "\(mountPoint)"])
     }
 

@@ -29,6 +29,7 @@ struct RecorderFS: ParsableCommand {
     /// command throws, and only here does an error become one sentence on
     /// stderr and an exit status. Help and version print as usual.
     static func main() {
+        FuseCommandLine.rewriteArguments()  // `SOURCE MOUNTPOINT -o OPTIONS`, as mount(8) runs it
         // The background copy of `mount --daemon` keeps nothing of its caller.
         if let readiness = ReadinessPipe.inherited { Daemon.detach(keeping: readiness.descriptor) }
         do {
