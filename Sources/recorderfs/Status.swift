@@ -35,6 +35,9 @@ struct Status: ParsableCommand {
         var mountPoint: String
         /// The one recorder shown, or nil for all.
         var recorder: String?
+        /// Its directory, when it is not MOUNTPOINT/RECORDER (a recorder
+        /// directory bind-mounted on its own).
+        var directory: String?
     }
 
     func run() throws {
@@ -50,10 +53,10 @@ struct Status: ParsableCommand {
     private func scope() throws -> Scope {
         let given = chosenMountPoint(try target.given(path, as: "PATH"))
         let mountPoint = normalizedMountPoint(given)
-        if recorderfsMount(at: mountPoint) != nil { return Scope(mountPoint: mountPoint) }
         if let path, let location = recorderDirectory(at: path) {
-            return Scope(mountPoint: location.mountPoint, recorder: location.name)
+            return Scope(mountPoint: location.mountPoint, recorder: location.name, directory: location.directory)
         }
+        if recorderfsMount(at: mountPoint) != nil { return Scope(mountPoint: mountPoint) }
         throw Failure(path == nil ? "\(given) is not a recorderfs mount."
                                   : "\(given) is neither a recorderfs mount nor a recorder directory.")
     }
@@ -116,7 +119,7 @@ struct Status: ParsableCommand {
         let names = try scope.recorder.map { [$0] } ?? recorderNames(in: scope.mountPoint)
         let stableIDs = stableIDs(in: scope.mountPoint)
         return try names.compactMap { name -> StatusReport.Recorder? in
-            let directory = "\(scope.mountPoint)/\(name)"
+            let directory = scope.directory ?? "\(scope.mountPoint)/\(name)"
             guard let owner = readValue("\(directory)/owner"), let count = readValue("\(directory)/lockcount") else {
                 if skippingVanished && (errno == ENOENT || errno == ENODEV) { return nil }
                 throw Failure("cannot read \(directory): \(errorText(errno)).")

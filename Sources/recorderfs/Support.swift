@@ -227,13 +227,19 @@ func chosenMountPoint(_ given: String?) -> String {
 
 /// A recorder's directory in a mounted tree.
 struct RecorderLocation {
-    /// The mountpoint of its tree (normalised), e.g. /recorders.
+    /// The mountpoint of its tree (normalised), e.g. /recorders; in a
+    /// container given one recorder by a bind mount, that mount itself.
     var mountPoint: String
     /// Its name, e.g. sr0.
     var name: String
-
     /// The recorder's directory, e.g. /recorders/sr0.
-    var directory: String { "\(mountPoint)/\(name)" }
+    var directory: String
+
+    init(mountPoint: String, name: String, directory: String? = nil) {
+        self.mountPoint = mountPoint
+        self.name = name
+        self.directory = directory ?? "\(mountPoint)/\(name)"
+    }
 
     func path(_ file: String) -> String { "\(directory)/\(file)" }
 }
@@ -241,6 +247,11 @@ struct RecorderLocation {
 /// The recorder whose directory is at `path` (any path that resolves to
 /// one); nil when it is not a recorder directory of a recorderfs mount.
 func recorderDirectory(at path: String) -> RecorderLocation? {
+    // A recorder directory bind-mounted on its own (a container's).
+    if let resolved = resolvedPath(path), recorderfsMount(at: resolved) != nil, isRecorderDirectory(resolved),
+       let name = resolved.split(separator: "/").last.map(String.init) {
+        return RecorderLocation(mountPoint: resolved, name: name, directory: resolved)
+    }
     guard let resolved = resolvedPath(path), let slash = resolved.lastIndex(of: "/"),
           case let parent = slash == resolved.startIndex ? "/" : String(resolved[..<slash]),
           case let name = String(resolved[resolved.index(after: slash)...]),
@@ -333,4 +344,9 @@ func waitForChange(_ descriptor: Int32, until deadline: Double?) throws -> Bool 
         }
         if ready > 0 { return true }
     }
+}
+
+/// Whether `path` is a recorder's directory (it has `acquire` and `owner`).
+func isRecorderDirectory(_ path: String) -> Bool {
+    access("\(path)/acquire", F_OK) == 0 && access("\(path)/owner", F_OK) == 0
 }

@@ -249,6 +249,7 @@ extension Mounted {
                     recorderfs hold /recorders/sr0 --name Boxed -- /bin/sh -c 'read -r o </recorders/sr0/owner; echo "hold: $o"'
                     exec 3>/recorders/sr0/acquire; echo Shell >&3; read -r o </recorders/sr0/owner; echo "shell: $o"
                     read -r h </recorders/sr0/holders; echo "holders: $h"
+                    recorderfs status /recorders/sr0 | while read -r line; do echo "status: $line"; done
                     exec 3>&-
                     read -r c </recorders/sr0/lockcount; echo "after: $c"
                     """
@@ -263,14 +264,12 @@ extension Mounted {
                                         recorder.mountPoint, root, recorder.device, inside])
                 #expect(finished.status == 0, "\(finished)")
                 let lines = finished.stdout.split(separator: "\n")
-                // hold does not yet take a recorder directory bind-mounted alone
-                // ("is not a recorder directory"): the command line's branch changes it.
-                withKnownIssue("hold given a bind-mounted recorder directory") {
-                    #expect(lines.contains("hold: Boxed"), "\(finished)")
-                }
+                #expect(lines.contains("hold: Boxed"), "\(finished)")
                 #expect(lines.contains("shell: Shell"), "\(finished)")
                 #expect(lines.contains { $0.hasPrefix("holders: Shell pid=") }, "\(finished)")
                 #expect(lines.contains("after: 0"), "\(finished)")
+                // status, given the recorder directory: one row, held by Shell.
+                #expect(lines.contains { $0.hasPrefix("status: sr0 ") && $0.contains(" Shell ") }, "\(finished)")
                 try expectFree(recorder)
             }
         }
