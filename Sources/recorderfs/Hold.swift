@@ -237,9 +237,11 @@ struct Hold: ParsableCommand {
 
 // MARK: Signals
 
-/// The command's pid, for the forwarding handler.
+/// The command's pid, for the forwarding handler. nonisolated(unsafe): a
+/// signal handler can reach nothing but a global, set before it is installed.
 nonisolated(unsafe) private var forwardedChild: pid_t = 0
-/// Set by the SIGALRM handler of `hold -w`.
+/// Set by the SIGALRM handler of `hold -w`. nonisolated(unsafe): written by
+/// that handler only, as sig_atomic_t.
 nonisolated(unsafe) private var alarmFired: sig_atomic_t = 0
 
 enum SignalForwarding {

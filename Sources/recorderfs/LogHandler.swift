@@ -13,6 +13,8 @@ final class LogDestination: Sendable {
     /// stderr is systemd's journal stream: no timestamps of our own, and a
     /// `<N>` priority prefix on each line (the sd-daemon convention).
     let journal = JournalStream.isStandardError()
+    /// openlog(3) keeps this pointer: a C string that lives as long as the
+    /// process. nonisolated(unsafe): an immutable pointer, never written.
     private nonisolated(unsafe) static let ident = strdup("recorderfs")
 
     /// From now on, log to syslog (facility daemon, ident recorderfs).
