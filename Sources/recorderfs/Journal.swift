@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import RecorderCore
 import ArgumentParser
 import Logging
 
@@ -12,9 +13,8 @@ enum JournalStream {
         guard let value = getenv("JOURNAL_STREAM") else { return false }
         let parts = String(cString: value).split(separator: ":")
         guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return false }
-        var info = stat()
-        guard fstat(STDERR_FILENO, &info) == 0 else { return false }
-        return UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
+        guard let status = FileStatus(descriptor: STDERR_FILENO) else { return false }
+        return status.device == device && status.inode == inode
     }
 }
 

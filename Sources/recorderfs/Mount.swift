@@ -108,19 +108,18 @@ struct Mount: ParsableCommand {
         let lock = MountPointLock(mountPoint: mountPoint)
         defer { lock.release() }
         try prepareMountPoint(mountPoint, given: givenMountPoint, logger: logger)
-        var seen: [dev_t: DeviceSpec] = [:]
+        var seen: [UInt64: DeviceSpec] = [:]
         for (device, given) in zip(devices, self.devices) {
-            var info = stat()
-            guard stat(device.path, &info) == 0 else {
+            guard let status = FileStatus(path: device.path) else {
                 throw Failure("cannot use \(given.path) for \(device.name): \(errorText(errno)).")
             }
-            guard info.st_mode & S_IFMT == S_IFBLK else {
+            guard status.isBlockDevice else {
                 throw Failure("cannot use \(given.path) for \(device.name): it is not a block device.")
             }
-            if let first = seen[info.st_rdev] {
+            if let first = seen[status.deviceNumber] {
                 throw Failure("--device \(first.name)=\(first.path) and --device \(given.name)=\(given.path) are the same device.")
             }
-            seen[info.st_rdev] = given
+            seen[status.deviceNumber] = given
         }
 
         var discs: [VirtualDisc] = []
@@ -190,11 +189,10 @@ struct Mount: ParsableCommand {
                 throw Failure("cannot remove the stale mount on \(absolute).")
             }
         }
-        var info = stat()
-        guard stat(absolute, &info) == 0 else {
+        guard let status = FileStatus(path: absolute) else {
             throw Failure("the mountpoint \(path) \(errno == ENOENT ? "does not exist" : "cannot be used: \(errorText(errno))").")
         }
-        guard info.st_mode & S_IFMT == S_IFDIR else {
+        guard status.isDirectory else {
             throw Failure("the mountpoint \(path) is not a directory.")
         }
     }
