@@ -77,11 +77,8 @@ public final class Discovery: @unchecked Sendable {
             }
         }
         guard monitor != nil else { return }
-        var ends: [Int32] = [0, 0]
-        guard pipe(&ends) == 0 else { return }
-        (wakeRead, wakeWrite) = (ends[0], ends[1])
-        _ = fcntl(wakeRead, F_SETFD, FD_CLOEXEC)
-        _ = fcntl(wakeWrite, F_SETFD, FD_CLOEXEC)
+        guard let ends = closeOnExecPipe() else { return }
+        (wakeRead, wakeWrite) = ends
         let unmanaged = Unmanaged.passRetained(self)
         var thread = pthread_t()
         let created = pthread_create(&thread, nil, { argument in

@@ -30,6 +30,15 @@ public func readFile(_ path: String) throws(Errno) -> String {
     return String(decoding: result, as: UTF8.self)
 }
 
+/// A pipe whose ends are closed on exec (pipe2 is not visible to Swift):
+/// (read end, write end), or nil with errno set.
+public func closeOnExecPipe() -> (Int32, Int32)? {
+    var ends: [Int32] = [0, 0]
+    guard pipe(&ends) == 0 else { return nil }
+    for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+    return (ends[0], ends[1])
+}
+
 /// What stat(2) says of a file, for the checks recorderfs makes.
 public struct FileStatus {
     private let raw: stat

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CLinux
+import RecorderCore
 
 /// `mount --daemon`: the command starts itself again in a new session and
 /// returns once that copy says the tree is mounted. Starting a fresh process
@@ -12,11 +13,9 @@ enum Daemon {
     /// Starts the background copy and exits with 0 once it is ready, or with
     /// its failure status.
     static func start() throws -> Never {
-        var pipeEnds: [Int32] = [0, 0]
-        guard pipe(&pipeEnds) == 0 else { throw Failure("cannot start the daemon: \(errorText(errno)).") }
-        let (readEnd, writeEnd) = (pipeEnds[0], pipeEnds[1])
-        _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
-        _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
+        guard let (readEnd, writeEnd) = closeOnExecPipe() else {
+            throw Failure("cannot start the daemon: \(errorText(errno)).")
+        }
         let childReady: Int32 = 3
 
         var actions = posix_spawn_file_actions_t()
