@@ -21,7 +21,7 @@ extension Mounted {
         /// some payloads are a valid name cut into pieces, one write each.
         /// Between writes it tries ftruncate (0: accepted; other sizes:
         /// EPERM) and mmap (EACCES: the files are write-only). The expected
-        /// answer of every write comes from a reference of DESIGN §2-3
+        /// answer of every write comes from a reference of docs/design.md §2-3
         /// written here; a write whose expected outcome is a lock is not
         /// made. owner, lockcount, holders and generation are read before
         /// and after every operation and must not change.

@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 extension Mounted {
-    /// Issue F, part 4: who may do what (DESIGN §6), names that cannot
+    /// Issue F, part 4: who may do what (docs/design.md §6), names that cannot
     /// inject anything, and a uid that cannot exhaust the daemon
     /// (Sources/RecorderCore/UsageLimits.swift). The loop nodes are
     /// root:disk 0660, as a recorder's node is root:cdrom 0660.
@@ -338,7 +338,7 @@ extension Mounted {
         func closedHandleFreesItsSlot() throws {
             try Self.withGroupRecorder { recorder in
                 // After close(2) returns, the next request sees the handle gone,
-                // as it sees the handle's locks gone (DESIGN §3).
+                // as it sees the handle's locks gone (docs/design.md §3).
                 let statement = pythonScript("handle_slot_reuse")
                 let finished = try run(["prlimit", "--nofile=4096:4096"] + (try Self.member())
                                        + ["/usr/bin/python3", "-c", "import errno, os, sys\na = sys.argv[1:]\n" + statement,

@@ -258,7 +258,7 @@ struct DeadlineTests {
         #expect(drive.violations.isEmpty)
     }
 
-    /// DESIGN §4: a hung call into the drive must not hold anyone past a
+    /// docs/design.md §4: a hung call into the drive must not hold anyone past a
     /// deadline. The worker that delivers the RELEASE stays in the drive
     /// until the unclaim returns (the request loop keeps other workers
     /// reading, and later requests stop waiting for that RELEASE at the

@@ -1,7 +1,7 @@
 import Testing
 @testable import RecorderCore
 
-/// DESIGN §4–5: mounted volumes, the probe and the claim, drive errors and
+/// docs/design.md §4–5: mounted volumes, the probe and the claim, drive errors and
 /// their mapping, deadlines, and a recorder that goes away.
 @Suite("Drive claim")
 struct DriveClaimTests {

@@ -1,7 +1,7 @@
 import Testing
 @testable import RecorderCore
 
-/// DESIGN §3: locks belong to handles; one handle, one holder (issue I): the
+/// docs/design.md §3: locks belong to handles; one handle, one holder (issue I): the
 /// holding handle nests with its NAME, every other handle is refused; release
 /// and the drive claim at 0 → 1 and 1 → 0.
 @Suite("Lock rules")

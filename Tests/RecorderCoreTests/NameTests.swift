@@ -1,7 +1,7 @@
 import Testing
 @testable import RecorderCore
 
-/// DESIGN §2: 1 to 63 bytes of `A-Z a-z 0-9`, space, `.` `,` `:` `;` `-` `_`;
+/// docs/design.md §2: 1 to 63 bytes of `A-Z a-z 0-9`, space, `.` `,` `:` `;` `-` `_`;
 /// one trailing "\n" stripped; anything else is EINVAL.
 @Suite("Client names")
 struct NameTests {

@@ -6,8 +6,8 @@ import Testing
 @testable import RecorderCore
 
 /// Property-based tests of the core: the name parser against a reference
-/// written from DESIGN §2, and the lock table against a pure model of
-/// DESIGN §3 (one handle, one holder: only the holding handle nests, with its
+/// written from docs/design.md §2, and the lock table against a pure model of
+/// docs/design.md §3 (one handle, one holder: only the holding handle nests, with its
 /// name; its count, most-recent-first release, generation, the drive claim),
 /// over random sequences of steps.
 ///
@@ -21,7 +21,7 @@ struct PropertyTests {
     static let allowed: Set<UInt8> = Set(
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 .,:;-_".utf8)
 
-    /// DESIGN §2 as a reference: one trailing "\n" stripped, then 1 to 63
+    /// docs/design.md §2 as a reference: one trailing "\n" stripped, then 1 to 63
     /// allowed bytes; the name, or nil when it must be refused.
     static func reference(_ bytes: [UInt8]) -> [UInt8]? {
         var body = bytes
@@ -134,7 +134,7 @@ struct PropertyTests {
         (weight: 0.15, gen: Gen.always(Step.remove))
     )
 
-    /// DESIGN §3 without threads, FUSE or a drive.
+    /// docs/design.md §3 without threads, FUSE or a drive.
     struct Model {
         struct Registration {
             var uid: UInt32
