@@ -25,6 +25,11 @@ let package = Package(
             name: "RequestLoop",
             dependencies: ["CFuseShim"]
         ),
+        // logind's inhibitors over the system bus, with sd-bus of libsystemd.
+        .target(
+            name: "CLogind",
+            linkerSettings: [.linkedLibrary("systemd")]
+        ),
         // libudev, through pkg-config.
         .systemLibrary(
             name: "CUdev",
@@ -55,6 +60,7 @@ let package = Package(
             name: "recorderfs",
             dependencies: [
                 "CLinux",
+                "CLogind",
                 "RecorderCore",
                 "RecorderFUSE",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -2,24 +2,87 @@
 import Glibc
 #endif
 import CLinux
+import Logging
 import Synchronization
 import SystemPackage
 
+/// How a `BlockDrive` claims its drive and keeps it quiet while locked
+/// (docs/design.md §4).
+public struct DriveSettings: Sendable {
+    /// The drive's SCSI generic node, claimed together with the block node;
+    /// nil: the one udev names for the drive, if any.
+    public var genericNode: String?
+    /// The root of sysfs, where the drive's `events_poll_msecs` and `uevent` are.
+    public var sysfs: String
+    /// Pause media polling while locked, and have udev look at the medium
+    /// again after a release (`mount --no-quiet`: false).
+    public var quiet: Bool
+    /// Where paused polling intervals are recorded; nil: nowhere.
+    public var pollingRecords: String?
+
+    public init(genericNode: String? = nil, sysfs: String = "/sys", quiet: Bool = true,
+                pollingRecords: String? = MediaPolling.recordDirectory) {
+        self.genericNode = genericNode
+        self.sysfs = sysfs
+        self.quiet = quiet
+        self.pollingRecords = pollingRecords
+    }
+}
+
+/// A device node, and the device it reached when the drive was made: every
+/// later open must reach it again, or fails (a symlink or node that now
+/// leads elsewhere is never acted on).
+struct PinnedNode: Sendable {
+    var path: String
+    /// S_IFBLK or S_IFCHR.
+    var type: mode_t
+    var device: UInt64
+
+    /// Nil when `path` is no device node.
+    init?(path: String) {
+        guard let status = FileStatus(path: path), status.isBlockDevice || status.isCharacterDevice else { return nil }
+        self.path = path
+        type = status.type
+        device = status.deviceNumber
+    }
+
+    func isReached(by status: FileStatus) -> Bool {
+        status.type == type && status.deviceNumber == device
+    }
+}
+
 /// A real drive: any block device node (an optical drive, or a loop device
-/// standing in for one).
+/// standing in for one), with its SCSI generic node where it has one.
 public final class BlockDrive: Drive {
     public let node: String
-    /// The device the node reached when the recorder was made: every later
-    /// open must reach it again, or fails (a symlink or node that now leads
-    /// elsewhere is never acted on). Nil when the node was no block device.
+    /// The device the node reached when the recorder was made. Nil when the
+    /// node was no block device.
     public let device: UInt64?
-    /// The descriptor that carries the claim's flock (and O_EXCL when
-    /// exclusive), while claimed.
-    private let claimDescriptor = Mutex<FileDescriptor?>(nil)
+    /// The SCSI generic node claimed with the block node, if any.
+    public let genericNode: String?
+    private let pinned: PinnedNode?
+    private let pinnedGeneric: PinnedNode?
+    private let settings: DriveSettings
+    /// SYSFS/dev/block/MAJOR:MINOR.
+    private let sysfsDirectory: String?
+    private let polling: MediaPolling?
+    private let logger: Logger
+    /// The descriptors that carry the claim (block node, then generic node):
+    /// their flocks, and O_EXCL when exclusive.
+    private let claimDescriptors = Mutex<[FileDescriptor]>([])
+    /// Whom the claim under way waits for, once it has waited a moment.
+    private let waiting = Mutex<String?>(nil)
 
-    public init(node: String) {
+    public init(node: String, settings: DriveSettings = DriveSettings(), logger: Logger = Logger(label: "recorderfs")) {
         self.node = node
-        device = FileStatus(path: node).flatMap { $0.isBlockDevice ? $0.deviceNumber : nil }
+        self.settings = settings
+        self.logger = logger
+        pinned = PinnedNode(path: node).flatMap { $0.type == S_IFBLK ? $0 : nil }
+        device = pinned?.device
+        genericNode = settings.genericNode ?? pinned.flatMap { _ in Udev()?.blockDevice(node: node)?.genericNode }
+        pinnedGeneric = genericNode.flatMap(PinnedNode.init(path:))
+        sysfsDirectory = device.map { "\(settings.sysfs)/dev/block/\(Self.numbers($0))" }
+        polling = settings.quiet ? sysfsDirectory.map { MediaPolling(directory: $0, records: settings.pollingRecords) } : nil
     }
 
     /// The device number of the node, which identifies its mounts.
@@ -52,7 +115,7 @@ public final class BlockDrive: Drive {
         let patience = MonotonicInstant.now.advanced(byNanoseconds: Self.transientHolderNanoseconds)
         while true {
             do {
-                let descriptor = try open(exclusive: true)
+                let descriptor = try open(node, pinned, exclusive: true)
                 try? descriptor.close()
                 return
             } catch .busy(let why) {
@@ -63,8 +126,42 @@ public final class BlockDrive: Drive {
         }
     }
 
+    /// Claims the block node, then the generic node; a claim that gets the
+    /// first but not the second lets the first go and fails as a whole.
+    /// Once claimed, media polling is paused.
     public func claim(exclusive: Bool, deadline: MonotonicInstant) throws(DriveError) {
-        let descriptor = try open(exclusive: exclusive)
+        defer { waiting.withLock { $0 = nil } }
+        var descriptors = [try claim(node, pinned, exclusive: exclusive, deadline: deadline)]
+        if let genericNode {
+            do {
+                descriptors.append(try claim(genericNode, pinnedGeneric, exclusive: exclusive, deadline: deadline))
+            } catch {
+                try? descriptors[0].close()
+                throw error.about("the SCSI generic node \(genericNode)")
+            }
+        }
+        let previous = claimDescriptors.withLock { held in
+            defer { held = descriptors }
+            return held
+        }
+        for descriptor in previous.reversed() { try? descriptor.close() }
+        switch polling?.pause() {
+        case .paused(let interval):
+            logger.info("media polling paused", metadata: ["events_poll_msecs": "\(interval)"])
+        case .failed(let why):
+            logger.warning("media polling not paused", metadata: ["reason": "\(why)"])
+        case .pausedElsewhere:
+            logger.info("media polling kept paused by another daemon")
+        case .nothingToPause, nil:
+            break
+        }
+    }
+
+    /// Takes the claim of one node: its flock, retried while others hold it
+    /// shared (udev does while it processes an event) until `deadline`.
+    private func claim(_ path: String, _ pinned: PinnedNode?, exclusive: Bool,
+                       deadline: MonotonicInstant) throws(DriveError) -> FileDescriptor {
+        let descriptor = try open(path, pinned, exclusive: exclusive)
         // An exclusive flock held outside recorderfs is a refusal, once a
         // transient holder has had this long to let go.
         let patience = MonotonicInstant.now.advanced(byNanoseconds: Self.transientHolderNanoseconds)
@@ -75,11 +172,13 @@ public final class BlockDrive: Drive {
                 try? descriptor.close()
                 throw Self.failure("flock", errno: error)
             }
-            // udev holds short shared flocks while it processes an event.
             let now = MonotonicInstant.now
-            if now >= patience, let holder = FlockHolder.exclusive(of: descriptor.rawValue) {
-                try? descriptor.close()
-                throw .busy("held outside recorderfs by \(holder)")
+            if now >= patience {
+                if let holder = FlockHolder.exclusive(of: descriptor.rawValue) {
+                    try? descriptor.close()
+                    throw .busy("held outside recorderfs by \(holder)")
+                }
+                noteWait(path, descriptor)
             }
             guard now < deadline else {
                 try? descriptor.close()
@@ -89,24 +188,49 @@ public final class BlockDrive: Drive {
             nanosleep(&spec, nil)
             pause = min(pause * 2, 50_000_000)
         }
-        let previous = claimDescriptor.withLock { held in
-            defer { held = descriptor }
-            return held
-        }
-        try? previous?.close()
+        return descriptor
     }
+
+    /// Names, once per claim, the program whose shared flock the claim
+    /// waits for (from /proc/locks), in the log and in `claimWaitsFor`.
+    private func noteWait(_ path: String, _ descriptor: FileDescriptor) {
+        guard waiting.withLock({ $0 == nil }) else { return }
+        let holder = FlockHolder.any(of: descriptor.rawValue)
+        let text = holder.map { "flock held by \($0)" } ?? "flock held"
+        waiting.withLock { $0 = text }
+        logger.notice("the claim waits", metadata: ["node": "\(path)", "for": "\(text)"])
+    }
+
+    public var claimWaitsFor: String? { waiting.withLock { $0 } }
 
     /// How long a claim lets an exclusive holder (udev's probe, a short
     /// `flock`) go before it refuses: 100 ms.
     public static let transientHolderNanoseconds: Int64 = 100_000_000
 
+    /// Lets the generic node go, then the block node; media polling resumes.
     public func unclaim() {
-        let descriptor = claimDescriptor.withLock { held in
-            defer { held = nil }
+        let descriptors = claimDescriptors.withLock { held in
+            defer { held = [] }
             return held
         }
-        try? descriptor?.close()
+        for descriptor in descriptors.reversed() { try? descriptor.close() }
+        polling?.resume()
     }
+
+    /// Writes `change` to the block device's `uevent`: the kernel sends a
+    /// change event, and udev and udisks look at the medium again (what
+    /// Windows' simulated media arrival does after an unlock).
+    public func reprobe() {
+        guard settings.quiet, let sysfsDirectory else { return }
+        do {
+            try writeFile("\(sysfsDirectory)/uevent", "change")
+        } catch {
+            logger.debug("no change event", metadata: ["reason": "\(error)"])
+        }
+    }
+
+    /// Whether media polling is paused now.
+    public var isMediaPollingPaused: Bool { polling?.isPaused ?? false }
 
     public func eject() throws(DriveError) {
         try trayCommand(RFS_CDROMEJECT, "eject")
@@ -118,7 +242,7 @@ public final class BlockDrive: Drive {
 
     /// A device that is not a CD drive answers ENOTTY (or EINVAL).
     private func trayCommand(_ request: UInt, _ what: String) throws(DriveError) {
-        let descriptor = try open(exclusive: false)
+        let descriptor = try open(node, pinned, exclusive: false)
         defer { try? descriptor.close() }
         guard ioctl(descriptor.rawValue, request) == 0 else {
             let code = errno
@@ -128,20 +252,20 @@ public final class BlockDrive: Drive {
     }
 
     public func describe() -> DriveDescription {
-        guard let device = Udev()?.blockDevice(node: node) else { return DriveDescription() }
-        return DriveDescription(device)
+        var description = Udev()?.blockDevice(node: node).map(DriveDescription.init) ?? DriveDescription()
+        if let genericNode { description.genericNode = genericNode }
+        return description
     }
 
-    /// Opens the node, and checks that it still reaches the recorder's device.
-    private func open(exclusive: Bool) throws(DriveError) -> FileDescriptor {
-        guard let device else { throw .replaced("\(node) is not a block device") }
+    /// Opens a node, and checks that it still reaches its device.
+    private func open(_ path: String, _ pinned: PinnedNode?, exclusive: Bool) throws(DriveError) -> FileDescriptor {
+        guard let pinned else { throw .replaced("\(path) is not a device node") }
+        let replaced = DriveError.replaced("\(path) no longer leads to the recorder's device \(Self.numbers(pinned.device))")
         // Checked before the open too: even an O_EXCL open that fails at
         // once is nothing to do to another device.
-        if let status = FileStatus(path: node), !status.isBlockDevice || status.deviceNumber != device {
-            throw .replaced("\(node) no longer leads to the recorder's device \(Self.numbers(device))")
-        }
+        if let status = FileStatus(path: path), !pinned.isReached(by: status) { throw replaced }
         let flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | (exclusive ? O_EXCL : 0)
-        let descriptor = retryingEINTR { Glibc.open(node, flags) }
+        let descriptor = retryingEINTR { Glibc.open(path, flags) }
         guard descriptor >= 0 else {
             let code = errno
             if exclusive && code == EBUSY {
@@ -149,9 +273,9 @@ public final class BlockDrive: Drive {
             }
             throw Self.failure("open", errno: code)
         }
-        guard let status = FileStatus(descriptor: descriptor), status.isBlockDevice, status.deviceNumber == device else {
+        guard let status = FileStatus(descriptor: descriptor), pinned.isReached(by: status) else {
             close(descriptor)
-            throw .replaced("\(node) no longer leads to the recorder's device \(Self.numbers(device))")
+            throw replaced
         }
         return FileDescriptor(rawValue: descriptor)
     }
@@ -177,5 +301,17 @@ func retryingEINTR(_ body: () -> Int32) -> Int32 {
     while true {
         let result = body()
         if result != -1 || errno != EINTR { return result }
+    }
+}
+
+extension DriveError {
+    /// The error, its text prefixed with what it is about.
+    func about(_ what: String) -> DriveError {
+        switch self {
+        case .busy(let why): .busy("\(what): \(why)")
+        case .replaced(let why): .replaced("\(what): \(why)")
+        case .failed(let why, let code): .failed("\(what): \(why)", errno: code)
+        case .timedOut, .gone, .unsupported: self
+        }
     }
 }

@@ -51,8 +51,17 @@ public protocol Drive: AnyObject, Sendable {
     /// a moment is `.busy`, naming its holder.
     func claim(exclusive: Bool, deadline: MonotonicInstant) throws(DriveError)
 
-    /// Drops the claim taken by `claim`. Never fails: it closes descriptors.
+    /// Drops the claim taken by `claim`. Never fails: it closes descriptors
+    /// (and resumes what the claim paused).
     func unclaim()
+
+    /// Has the system look at the medium again (a `change` uevent), after
+    /// a release to free.
+    func reprobe()
+
+    /// Whom a claim under way waits for ("flock held by pid 1234
+    /// (python3)"), once it has waited a moment; nil otherwise.
+    var claimWaitsFor: String? { get }
 
     /// What the drive is, now (vendor, capabilities, medium…).
     func describe() -> DriveDescription
@@ -66,6 +75,8 @@ public protocol Drive: AnyObject, Sendable {
 
 extension Drive {
     public func describe() -> DriveDescription { DriveDescription() }
+    public func reprobe() {}
+    public var claimWaitsFor: String? { nil }
     public func eject() throws(DriveError) { throw .unsupported }
     public func closeTray() throws(DriveError) { throw .unsupported }
 }

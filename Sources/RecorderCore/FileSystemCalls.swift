@@ -30,6 +30,23 @@ public func readFile(_ path: String) throws(Errno) -> String {
     return String(decoding: result, as: UTF8.self)
 }
 
+/// Writes `text` to an existing file in one write(2), as sysfs attributes
+/// want (no O_CREAT; O_TRUNC, as a shell's `>` does).
+public func writeFile(_ path: String, _ text: String) throws(Errno) {
+    let descriptor: FileDescriptor
+    do {
+        descriptor = try FileDescriptor.open(FilePath(path), .writeOnly, options: [.closeOnExec, .truncate], retryOnInterrupt: true)
+    } catch {
+        throw error as! Errno
+    }
+    defer { try? descriptor.close() }
+    do {
+        _ = try descriptor.writeAll(Array(text.utf8))
+    } catch {
+        throw error as! Errno
+    }
+}
+
 /// A pipe whose ends are closed on exec (pipe2 is not visible to Swift):
 /// (read end, write end), or nil with errno set.
 public func closeOnExecPipe() -> (Int32, Int32)? {
@@ -58,6 +75,9 @@ public struct FileStatus {
     }
 
     public var isBlockDevice: Bool { raw.st_mode & S_IFMT == S_IFBLK }
+    public var isCharacterDevice: Bool { raw.st_mode & S_IFMT == S_IFCHR }
+    /// The file's type (S_IFBLK, S_IFCHR, S_IFDIR…).
+    public var type: mode_t { raw.st_mode & S_IFMT }
     public var isDirectory: Bool { raw.st_mode & S_IFMT == S_IFDIR }
     /// The device a device node stands for (st_rdev).
     public var deviceNumber: UInt64 { UInt64(raw.st_rdev) }

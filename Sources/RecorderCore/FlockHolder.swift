@@ -27,24 +27,37 @@ public struct FlockHolder: Equatable, Sendable, CustomStringConvertible {
         return exclusive(device: status.device, inode: status.inode)
     }
 
+    /// Who holds a flock on the file open as `descriptor`, shared or
+    /// exclusive, if anyone outside this process does.
+    public static func any(of descriptor: Int32) -> FlockHolder? {
+        guard let status = FileStatus(descriptor: descriptor) else { return nil }
+        return holder(device: status.device, inode: status.inode, exclusiveOnly: false)
+    }
+
     static func exclusive(device: UInt64, inode: UInt64) -> FlockHolder? {
+        holder(device: device, inode: inode, exclusiveOnly: true)
+    }
+
+    static func holder(device: UInt64, inode: UInt64, exclusiveOnly: Bool) -> FlockHolder? {
         guard let table = try? readFile("/proc/locks") else { return nil }
-        guard let pid = exclusivePID(inLocks: table, device: device, inode: inode) else { return nil }
+        guard let pid = holderPID(inLocks: table, device: device, inode: inode, exclusiveOnly: exclusiveOnly) else { return nil }
         let command = (try? readFile("/proc/\(pid)/comm")).map { text in
             String(text.prefix { $0 != "\n" })
         }
         return FlockHolder(pid: pid, command: command?.isEmpty == false ? command : nil)
     }
 
-    /// The pid of the first granted exclusive FLOCK on the file in a
-    /// /proc/locks table ("1: FLOCK  ADVISORY  WRITE 1234 00:05:678 0 EOF";
-    /// waiters are marked "->" and skipped), other than this process's own.
-    static func exclusivePID(inLocks table: String, device: UInt64, inode: UInt64) -> Int32? {
+    /// The pid of the first granted exclusive (or, unless `exclusiveOnly`,
+    /// shared) FLOCK on the file in a /proc/locks table ("1: FLOCK  ADVISORY
+    /// WRITE 1234 00:05:678 0 EOF"; waiters are marked "->" and skipped),
+    /// other than this process's own.
+    static func holderPID(inLocks table: String, device: UInt64, inode: UInt64, exclusiveOnly: Bool = true) -> Int32? {
         let major = UInt64(rfs_major(dev_t(device)))
         let minor = UInt64(rfs_minor(dev_t(device)))
         for line in table.split(separator: "\n") {
             let fields = line.split(separator: " ")
-            guard fields.count >= 6, fields[1] == "FLOCK", fields[3] == "WRITE", let pid = Int32(fields[4]) else { continue }
+            guard fields.count >= 6, fields[1] == "FLOCK",
+                  fields[3] == "WRITE" || (!exclusiveOnly && fields[3] == "READ"), let pid = Int32(fields[4]) else { continue }
             let place = fields[5].split(separator: ":")
             guard place.count == 3, UInt64(place[0], radix: 16) == major, UInt64(place[1], radix: 16) == minor,
                   UInt64(place[2]) == inode, pid != getpid() else { continue }

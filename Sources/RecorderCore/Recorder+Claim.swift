@@ -20,6 +20,7 @@ extension Recorder {
         table.transition = reservation.deadline
         table.claimant = Holder(name: reservation.name, uid: reservation.caller.uid)
         table.claimantHandle = reservation.handle
+        table.claimSince = Self.wallClock()
     }
 
     /// Claims the drive for a reservation. A claim that ends after its

@@ -56,6 +56,8 @@ public final class Recorder: Sendable {
         var claimant: Holder?
         /// The handle the claim under way is for.
         var claimantHandle: UInt64?
+        /// When the claim under way began (CLOCK_REALTIME seconds).
+        var claimSince = 0
         /// Numbers the handles in the order of their first lock.
         var nextSequence: UInt64 = 0
         var removed = false
@@ -111,6 +113,18 @@ public final class Recorder: Sendable {
             if table.removed { throw .noDevice }
             return RecorderSnapshot(holder: table.holder, lockCount: table.lockCount, generation: table.generation)
         }
+    }
+
+    /// Free, claiming, locked, releasing or gone, now.
+    public func claimState() -> ClaimState {
+        let state = table.withLock { table -> ClaimState in
+            if table.removed { return .gone }
+            if table.claimant != nil { return .claiming(since: table.claimSince, waitingFor: nil) }
+            if table.transition != nil { return .releasing }
+            return table.holder == nil ? .free : .locked
+        }
+        guard case .claiming(let since, _) = state else { return state }
+        return .claiming(since: since, waitingFor: drive.claimWaitsFor)
     }
 
     /// The handles that hold locks, oldest first.
@@ -253,7 +267,11 @@ public final class Recorder: Sendable {
         }
         // Even behind a hung call: the descriptors must be closed.
         let unclaimed = calls.call(deadline: deadline, failFast: false, overrun: overrun, answer: nil,
-                                   { [drive] () throws(DriveError) in drive.unclaim() }, late: { _ in finish() })
+                                   { [drive] () throws(DriveError) in
+                                       drive.unclaim()
+                                       // The claim is gone: now the system may look at the medium again.
+                                       drive.reprobe()
+                                   }, late: { _ in finish() })
         if unclaimed != nil { finish() }
     }
 

@@ -22,9 +22,16 @@ public final class EventHub: RecorderObserver {
     private let pollers = Mutex<[String: [ObjectIdentifier: PollHandle]]>([:])
     private let pollerCount = Atomic<Int>(0)
 
-    public init() {}
+    /// Told of every event after the readers and pollers, the comings and
+    /// goings of recorders too (the sleep inhibitor).
+    private let next: (any RecorderObserver)?
+
+    public init(next: (any RecorderObserver)? = nil) {
+        self.next = next
+    }
 
     public func recorderChanged(_ event: RecorderEvent) {
+        defer { next?.recorderChanged(event) }
         if event.kind != .refused { wakePollers(of: event.recorder) }
         guard readerCount.load(ordering: .relaxed) > 0 else { return }
         let line = Self.line(event)

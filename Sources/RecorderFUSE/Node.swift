@@ -62,6 +62,7 @@ enum RecorderFile: Int, CaseIterable, Sendable {
     case device, vendor, model, revision, serial, capabilities, media, sg, volumes
     case holders, generation, eject, closetray
     case acquireWait
+    case state
 
     var name: String {
         switch self {
@@ -84,6 +85,7 @@ enum RecorderFile: Int, CaseIterable, Sendable {
         case .eject: "eject"
         case .closetray: "closetray"
         case .acquireWait: "acquire_wait"
+        case .state: "state"
         }
     }
 

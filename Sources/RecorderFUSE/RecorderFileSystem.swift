@@ -398,6 +398,8 @@ public final class RecorderFileSystem: Sendable {
             return Array(try recorder.holders().map { $0.line + "\n" }.joined().utf8)
         case .generation:
             return line("\(try recorder.snapshot().generation)")
+        case .state:
+            return line(recorder.claimState().line)
         case .acquire, .acquireForce, .acquireWait, .release, .eject, .closetray:
             return []
         }

@@ -124,18 +124,27 @@ enum FuseCommandLine {
         case "no_discover": try none(); return ["--no-discover"]
         case "exclusive": try none(); return ["--exclusive"]
         case "debug": try none(); return ["--debug"]
+        case "no_quiet": try none(); return ["--no-quiet"]
+        case "inhibit_sleep": try none(); return ["--inhibit-sleep"]
         case "timeout": return ["--timeout", try needed()]
         case "match": return ["--match", try needed()]
         case "virtual": return ["--virtual", try needed()]
         case "log_level": return ["--log-level", try needed()]
         case "device":
-            // device=NAME:PATH (a ':' because '=' already separates the key);
-            // NAME=PATH as on the command line is taken too.
+            // device=NAME:PATH[:SGPATH] (':' because '=' already separates
+            // the key, and ',' the options); NAME=PATH as on the command
+            // line is taken too.
             let spec = try needed()
             guard let separator = spec.firstIndex(where: { $0 == ":" || $0 == "=" }) else {
-                throw UsageError("the mount option 'device' takes NAME:PATH, e.g. device=sr0:/dev/sr0.")
+                throw UsageError("the mount option 'device' takes NAME:PATH[:SGPATH], e.g. device=sr0:/dev/sr0:/dev/sg0.")
             }
-            return ["--device", spec[..<separator] + "=" + spec[spec.index(after: separator)...]]
+            var path = spec[spec.index(after: separator)...]
+            var generic = ""
+            if let last = path.lastRange(of: ":/") {
+                generic = ",sg=" + path[path.index(after: last.lowerBound)...]
+                path = path[..<last.lowerBound]
+            }
+            return ["--device", spec[..<separator] + "=" + path + generic]
         case "ro":
             throw UsageError("the tree cannot be mounted read-only (option 'ro'): its control files are written to.")
         default:

@@ -21,7 +21,8 @@ struct Mount: ParsableCommand {
     var givenMountPoint: String { mountPointOption ?? path ?? "/recorders" }
 
     @Option(name: .customLong("device"), help: ArgumentHelp(
-        "A recorder named NAME on the block device PATH (repeatable).", valueName: "NAME=PATH"))
+        "A recorder named NAME on the block device PATH, with its SCSI generic node SGPATH (repeatable).",
+        valueName: "NAME=PATH[,sg=SGPATH]"))
     var devices: [DeviceSpec] = []
 
     @Option(name: .customLong("virtual"), help: ArgumentHelp(
@@ -37,6 +38,15 @@ struct Mount: ParsableCommand {
 
     @Flag(help: "Also keep an O_EXCL descriptor while locked: the kernel refuses mount(8) and other exclusive openers, the holder's burner too.")
     var exclusive = false
+
+    @Flag(help: "Do not pause the drive's media polling while locked, nor have udev look at the medium again after a release.")
+    var noQuiet = false
+
+    @Flag(help: "Hold off sleep and shutdown while a recorder is locked (a logind inhibitor).")
+    var inhibitSleep = false
+
+    @Option(help: ArgumentHelp("The root of sysfs, where media polling is paused (for tests and chroots).", valueName: "DIRECTORY"))
+    var sysfs = "/sys"
 
     @Option(help: ArgumentHelp("The deadline of a call into the drive, 0.001 to 3600.", valueName: "SECONDS"))
     var timeout: Double = 5
@@ -100,7 +110,8 @@ struct Mount: ParsableCommand {
 
         let mountPoint = normalizedMountPoint(givenMountPoint)
         // A node is opened again at each claim: relative to where it was given.
-        let devices = self.devices.map { DeviceSpec(name: $0.name, path: absolutePath($0.path)) }
+        let devices = self.devices.map { DeviceSpec(name: $0.name, path: absolutePath($0.path), sg: $0.sg.map(absolutePath)) }
+        let sysfs = absolutePath(self.sysfs)
         if ReadinessPipe.inherited != nil { chdir("/") }
 
         // One check-and-mount at a time on a mountpoint: of several mounts
@@ -120,11 +131,32 @@ struct Mount: ParsableCommand {
                 throw Failure("--device \(first.name)=\(first.path) and --device \(given.name)=\(given.path) are the same device.")
             }
             seen[status.deviceNumber] = given
+            if let sg = device.sg {
+                guard let generic = FileStatus(path: sg) else {
+                    throw Failure("cannot use \(given.sg!) as the SCSI generic node of \(device.name): \(errorText(errno)).")
+                }
+                guard generic.isCharacterDevice || generic.isBlockDevice else {
+                    throw Failure("cannot use \(given.sg!) as the SCSI generic node of \(device.name): it is not a device node.")
+                }
+                guard !(generic.isBlockDevice && generic.deviceNumber == status.deviceNumber) else {
+                    throw Failure("--device \(given.name): the SCSI generic node \(given.sg!) is the block device itself.")
+                }
+            }
+        }
+        if !noQuiet {
+            for attribute in MediaPolling.restoreLeftovers() {
+                logger.notice("media polling restored after a daemon that is gone", metadata: ["attribute": "\(attribute)"])
+            }
         }
 
         var discs: [VirtualDisc] = []
         defer { discs.forEach { $0.detach() } }
-        var drives: [(String, BlockDrive)] = devices.map { ($0.name, BlockDrive(node: $0.path)) }
+        @Sendable func drive(_ name: String, _ node: String, sg: String? = nil) -> BlockDrive {
+            var logger = logger
+            logger[metadataKey: "recorder"] = "\(name)"
+            return BlockDrive(node: node, settings: DriveSettings(genericNode: sg, sysfs: sysfs, quiet: !noQuiet), logger: logger)
+        }
+        var drives: [(String, BlockDrive)] = devices.map { ($0.name, drive($0.name, $0.path, sg: $0.sg)) }
         for pattern in patterns where pattern.isEmpty {
             throw Failure("--match needs a pattern.")
         }
@@ -132,19 +164,20 @@ struct Mount: ParsableCommand {
             do {
                 let disc = try VirtualDisc()
                 discs.append(disc)
-                drives.append((name, BlockDrive(node: disc.node)))
+                drives.append((name, drive(name, disc.node)))
             } catch {
                 throw Failure("cannot create the virtual recorder \(name): \(error).")
             }
         }
 
         let options = RecorderOptions(exclusive: exclusive, timeout: deadline, hooks: .requestLoop)
+        let genericNodes = Dictionary(uniqueKeysWithValues: devices.map { ($0.name, $0.sg) })
         let recorders = RecorderSet()
         let limits = UsageLimits()
-        let events = EventHub()
+        let events = EventHub(next: inhibitSleep ? SleepInhibitor(logger: logger) : nil)
         let discovery = Discovery(set: recorders, selection: RecorderSelection(discover: !noDiscover, patterns: patterns),
                                   logger: logger) { name, node in
-            Recorder(name: name, drive: BlockDrive(node: node), options: options, limits: limits,
+            Recorder(name: name, drive: drive(name, node, sg: genericNodes[name] ?? nil), options: options, limits: limits,
                      generationBase: Recorder.clockGeneration(), observer: events, logger: logger)
         }
         discovery.start(pinned: drives.map { Discovery.Pinned(name: $0.0, node: $0.1.node) })
@@ -204,16 +237,26 @@ struct Mount: ParsableCommand {
 struct DeviceSpec: ExpressibleByArgument {
     var name: String
     var path: String
+    /// The drive's SCSI generic node, claimed with PATH (`,sg=SGPATH`).
+    var sg: String?
 
-    init(name: String, path: String) {
+    init(name: String, path: String, sg: String? = nil) {
         self.name = name
         self.path = path
+        self.sg = sg
     }
 
+    /// NAME=PATH[,sg=SGPATH]
     init?(argument: String) {
         guard let equals = argument.firstIndex(of: "="), equals != argument.startIndex else { return nil }
         name = String(argument[..<equals])
-        path = String(argument[argument.index(after: equals)...])
+        var rest = argument[argument.index(after: equals)...]
+        if let generic = rest.lastRange(of: ",sg=") {
+            sg = String(rest[generic.upperBound...])
+            rest = rest[..<generic.lowerBound]
+            guard sg?.isEmpty == false else { return nil }
+        }
+        path = String(rest)
         guard !path.isEmpty else { return nil }
     }
 
@@ -230,5 +273,18 @@ struct DeviceSpec: ExpressibleByArgument {
                     || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
                     || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
             }
+    }
+}
+
+extension StringProtocol {
+    /// The range of the last occurrence of `text`.
+    func lastRange(of text: String) -> Range<Index>? {
+        var found: Range<Index>?
+        var rest = self[...]
+        while let range = rest.firstRange(of: text) {
+            found = range
+            rest = rest[index(after: range.lowerBound)...]
+        }
+        return found
     }
 }

@@ -7,7 +7,7 @@ import RecorderCore
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show each recorder of a mounted tree: device, owner, locks, generation, drive and holders.",
+        abstract: "Show each recorder of a mounted tree: device, state, owner, locks, generation, drive and holders.",
         discussion: """
             PATH is the mountpoint (as is --mountpoint; default: $RECORDERFS_MOUNTPOINT, else the only \
             recorderfs mount, else /recorders), or a recorder directory: then only that recorder is shown. \
@@ -134,7 +134,8 @@ struct Status: ParsableCommand {
                 media: field("media"), volumes: lines("volumes"), byID: stableIDs[name],
                 owner: owner.isEmpty ? nil : value(owner), lockCount: Int(value(count)) ?? 0,
                 generation: UInt64(field("generation")) ?? 0,
-                holders: text("holders").split(separator: "\n").compactMap(HandleRecord.init(line:)))
+                holders: text("holders").split(separator: "\n").compactMap(HandleRecord.init(line:)),
+                state: ClaimState(line: text("state")))
         }
     }
 
@@ -166,10 +167,10 @@ struct Status: ParsableCommand {
 
     /// One row per recorder, then its holders indented below it.
     static func table(_ recorders: [StatusReport.Recorder]) -> String {
-        let header = ["RECORDER", "DEVICE", "OWNER", "LOCKS", "GEN", "DRIVE", "CAPABILITIES"]
+        let header = ["RECORDER", "DEVICE", "STATE", "OWNER", "LOCKS", "GEN", "DRIVE", "CAPABILITIES"]
         let cells = [header] + recorders.map { row in
             let drive = [row.vendor, row.model].filter { !$0.isEmpty }.joined(separator: " ")
-            return [row.name, row.device, row.owner ?? "-", "\(row.lockCount)", "\(row.generation)",
+            return [row.name, row.device, row.state?.word ?? "-", row.owner ?? "-", "\(row.lockCount)", "\(row.generation)",
                     drive.isEmpty ? "-" : drive, row.capabilities.isEmpty ? "-" : row.capabilities.joined(separator: " ")]
         }
         let widths = header.indices.map { column in cells.map { $0[column].count }.max() ?? 0 }
@@ -181,6 +182,7 @@ struct Status: ParsableCommand {
         var text = line(header)
         for (row, cells) in zip(recorders, cells.dropFirst()) {
             text += line(cells)
+            if case .claiming = row.state { text += "  \(row.state!.line)\n" }
             for holder in row.holders { text += "  holder \(holder.line)\n" }
         }
         return text

@@ -32,10 +32,13 @@ struct StatusReport: Encodable {
         var lockCount: Int
         var generation: UInt64
         var holders: [HandleRecord]
+        /// The `state` file; nil when the tree has none (a daemon before 0.3).
+        var state: ClaimState?
 
         enum CodingKeys: String, CodingKey {
             case name, device, sg, vendor, model, revision, serial, capabilities, media, volumes
             case byID = "by-id", owner, lockCount = "lockcount", generation, holders
+            case state, claimingSince = "claiming-since", waitingFor = "waiting-for"
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -56,6 +59,15 @@ struct StatusReport: Encodable {
             try container.encode(lockCount, forKey: .lockCount)
             try container.encode(generation, forKey: .generation)
             try container.encode(holders.map(Holder.init), forKey: .holders)
+            try container.encode(state?.word, forKey: .state)
+            var since: String?
+            var waitingFor: String?
+            if case .claiming(let start, let program) = state {
+                since = HandleRecord.rfc3339(start)
+                waitingFor = program
+            }
+            try container.encode(since, forKey: .claimingSince)
+            try container.encode(waitingFor, forKey: .waitingFor)
         }
     }
 

@@ -35,6 +35,8 @@ final class FakeDrive: Drive {
         /// Successful claims and the unclaims.
         var claims = 0
         var unclaims = 0
+        /// `reprobe` calls (not in `calls`, which the claim tests compare whole).
+        var reprobes = 0
         /// Tray commands that succeeded.
         var ejects = 0
         var trayCloses = 0
@@ -105,6 +107,10 @@ final class FakeDrive: Drive {
     var unclaims: Int { current.unclaims }
     var claimed: Bool { current.claimed }
     var violations: [String] { current.violations }
+    var reprobes: Int { current.reprobes }
+
+    /// What `claimWaitsFor` answers.
+    let waitingFor = Mutex<String?>(nil)
 
     // MARK: Drive
 
@@ -164,6 +170,15 @@ final class FakeDrive: Drive {
             state.unclaims += 1
         }
     }
+
+    func reprobe() {
+        state.withLock { state in
+            if state.claimed { state.violations.append("reprobe while claimed") }
+            state.reprobes += 1
+        }
+    }
+
+    var claimWaitsFor: String? { waitingFor.withLock { $0 } }
 
     func describe() -> DriveDescription { description }
 
