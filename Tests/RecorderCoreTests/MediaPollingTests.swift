@@ -1,0 +1,115 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+@testable import RecorderCore
+
+/// Media polling paused while locked (docs/design.md §4), through a sysfs
+/// directory the test makes: the attribute is a plain file there.
+@Suite("Media polling")
+struct MediaPollingTests {
+    /// A scratch sysfs device directory with `events_poll_msecs`, and a
+    /// records directory.
+    final class Scratch {
+        let root: String
+        var device: String { "\(root)/sys/dev/block/11:0" }
+        var records: String { "\(root)/run/polling" }
+        var attribute: String { "\(device)/events_poll_msecs" }
+
+        init(interval: String?) throws {
+            root = FileManager.default.temporaryDirectory.appendingPathComponent("polling-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: device, withIntermediateDirectories: true)
+            if let interval { try Data(interval.utf8).write(to: URL(fileURLWithPath: attribute)) }
+        }
+
+        func value() -> String? { try? String(contentsOfFile: attribute, encoding: .utf8) }
+
+        func recordFiles() -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: records)) ?? [] }
+
+        deinit { try? FileManager.default.removeItem(atPath: root) }
+    }
+
+    @Test func pausedWhileLockedAndRestoredAfter() throws {
+        let scratch = try Scratch(interval: "2000\n")
+        let polling = MediaPolling(directory: scratch.device, records: scratch.records)
+        #expect(polling.pause() == .paused("2000"))
+        #expect(scratch.value() == "0\n")
+        #expect(polling.isPaused)
+        // The record names the attribute and the interval to write back.
+        #expect(scratch.recordFiles() == [MediaPolling.recordName(scratch.attribute)])
+        let record = try String(contentsOfFile: "\(scratch.records)/\(scratch.recordFiles()[0])", encoding: .utf8)
+        #expect(record == "\(scratch.attribute)\n2000\n")
+        // A second pause (a nested claim never makes one) changes nothing.
+        #expect(polling.pause() == .nothingToPause)
+        polling.resume()
+        #expect(scratch.value() == "2000\n")
+        #expect(scratch.recordFiles().isEmpty)
+        #expect(!polling.isPaused)
+        polling.resume()
+        #expect(scratch.value() == "2000\n")
+    }
+
+    /// A device not polled (0), one without the attribute, and one whose
+    /// value is no number are left alone, with no record.
+    @Test(arguments: ["0\n", nil, "garbage\n"])
+    func nothingToPause(interval: String?) throws {
+        let scratch = try Scratch(interval: interval)
+        let polling = MediaPolling(directory: scratch.device, records: scratch.records)
+        #expect(polling.pause() == .nothingToPause)
+        #expect(scratch.value() == interval)
+        #expect(scratch.recordFiles().isEmpty)
+        polling.resume()
+        #expect(scratch.value() == interval)
+    }
+
+    /// While one daemon keeps the drive paused, another neither pauses it
+    /// again (it would record 0) nor restores it at its start.
+    @Test func aLiveDaemonsPauseIsLeftAlone() throws {
+        let scratch = try Scratch(interval: "-1\n")
+        let first = MediaPolling(directory: scratch.device, records: scratch.records)
+        let second = MediaPolling(directory: scratch.device, records: scratch.records)
+        #expect(first.pause() == .paused("-1"))
+        #expect(MediaPolling.restoreLeftovers(in: scratch.records) == [])
+        // It shows 0: nothing to pause.
+        #expect(second.pause() == .nothingToPause)
+        // Someone sets it meanwhile: the record is the first daemon's still.
+        try Data("500\n".utf8).write(to: URL(fileURLWithPath: scratch.attribute))
+        #expect(second.pause() == .pausedElsewhere)
+        #expect(scratch.value() == "500\n")
+        second.resume()
+        #expect(scratch.value() == "500\n")
+        first.resume()
+        #expect(scratch.value() == "-1\n")
+    }
+
+    /// What a killed daemon left: its record is unlocked; the next start
+    /// writes the interval back and removes the record. A record whose name
+    /// is not its attribute's is removed without writing anything.
+    @Test func aKilledDaemonsPauseIsRestoredAtTheNextStart() throws {
+        let scratch = try Scratch(interval: "0\n")
+        try FileManager.default.createDirectory(atPath: scratch.records, withIntermediateDirectories: true)
+        let name = MediaPolling.recordName(scratch.attribute)
+        try Data("\(scratch.attribute)\n2000\n".utf8).write(to: URL(fileURLWithPath: "\(scratch.records)/\(name)"))
+        try Data("\(scratch.attribute)\n5\n".utf8).write(to: URL(fileURLWithPath: "\(scratch.records)/forged"))
+        #expect(MediaPolling.restoreLeftovers(in: scratch.records) == [scratch.attribute])
+        #expect(scratch.value() == "2000\n")
+        #expect(scratch.recordFiles().isEmpty)
+    }
+
+    /// A pause that finds a dead daemon's record (not restored yet, and
+    /// polling set again by hand) keeps the recorded interval: that is the
+    /// one from before any pause.
+    @Test func aPauseOverADeadDaemonsRecordKeepsItsInterval() throws {
+        let scratch = try Scratch(interval: "1000\n")
+        try FileManager.default.createDirectory(atPath: scratch.records, withIntermediateDirectories: true)
+        let name = MediaPolling.recordName(scratch.attribute)
+        try Data("\(scratch.attribute)\n2000\n".utf8).write(to: URL(fileURLWithPath: "\(scratch.records)/\(name)"))
+        let polling = MediaPolling(directory: scratch.device, records: scratch.records)
+        #expect(polling.pause() == .paused("2000"))
+        #expect(scratch.value() == "0\n")
+        polling.resume()
+        #expect(scratch.value() == "2000\n")
+        #expect(scratch.recordFiles().isEmpty)
+    }
+}
