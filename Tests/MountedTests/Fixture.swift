@@ -89,10 +89,12 @@ final class RecorderDaemon {
     /// mounted and its mount shows in /proc/self/mountinfo. (A stale mount
     /// may already be listed, and the kernel reuses a freed mount's id, so
     /// the mount table alone cannot tell the new mount.)
-    init(mountPoint: String, arguments: [String], logPath: String) throws {
+    /// `environment` ("NAME=VALUE") is added to the daemon's.
+    init(mountPoint: String, arguments: [String], logPath: String, environment: [String] = []) throws {
         self.mountPoint = mountPoint
         self.logPath = logPath
-        child = try Child([MountEnvironment.binary, "mount", mountPoint] + arguments,
+        let prefix = environment.isEmpty ? [] : ["/usr/bin/env"] + environment
+        child = try Child(prefix + [MountEnvironment.binary, "mount", mountPoint] + arguments,
                           stdout: logPath + ".out", stderr: logPath)
         var exited: Int32?
         let mounted = poll(within: .seconds(10)) {
@@ -191,9 +193,9 @@ final class Workspace {
     }
 
     /// Starts `recorderfs mount MOUNTPOINT ARGUMENTS...` in the foreground.
-    func startDaemon(mountPoint: String, _ arguments: [String]) throws -> RecorderDaemon {
+    func startDaemon(mountPoint: String, _ arguments: [String], environment: [String] = []) throws -> RecorderDaemon {
         let daemon = try RecorderDaemon(mountPoint: mountPoint, arguments: arguments,
-                                        logPath: "\(path)/daemon\(daemons.count).log")
+                                        logPath: "\(path)/daemon\(daemons.count).log", environment: environment)
         daemons.append(daemon)
         return daemon
     }
