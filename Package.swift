@@ -25,11 +25,9 @@ let package = Package(
             name: "RequestLoop",
             dependencies: ["CFuseShim"]
         ),
-        // logind's inhibitors over the system bus, with sd-bus of libsystemd.
-        .target(
-            name: "CLogind",
-            linkerSettings: [.linkedLibrary("systemd")]
-        ),
+        // logind's inhibitors over the system bus, with sd-bus of libsystemd
+        // (loaded with dlopen when first needed: the binary does not depend on it).
+        .target(name: "CLogind"),
         // libudev, through pkg-config.
         .systemLibrary(
             name: "CUdev",

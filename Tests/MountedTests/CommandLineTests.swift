@@ -84,14 +84,16 @@ extension Mounted {
                 let free = try run([binary, "status", recorder.mountPoint]).check()
                 var lines = free.stdout.split(separator: "\n", omittingEmptySubsequences: false)
                 #expect(lines.count == 3 && lines.last == "", "\(free)")
-                #expect(lines.first?.split(separator: " ") == ["RECORDER", "DEVICE", "OWNER", "LOCKS", "GEN", "DRIVE", "CAPABILITIES"],
+                // Issue K adds STATE.
+                #expect(lines.first?.split(separator: " ") == ["RECORDER", "DEVICE", "STATE", "OWNER", "LOCKS", "GEN", "DRIVE", "CAPABILITIES"],
                         "\(free)")
-                #expect(lines.dropFirst().first?.split(separator: " ") == ["sr0", Substring(recorder.device), "-", "0", "\(base)", "-", "-"],
+                #expect(lines.dropFirst().first?.split(separator: " ") == ["sr0", Substring(recorder.device), "free", "-", "0", "\(base)", "-", "-"],
                         "\(free)")
                 #expect(try run([binary, "status", recorder.mountPoint, "--json"]).check().stdout == """
                     {"claim":"advisory","mountpoint":"\(recorder.mountPoint)","recorders":[{"by-id":null,"capabilities":[],\
-                    "device":"\(recorder.device)","generation":\(base),"holders":[],"lockcount":0,"media":"","model":"",\
-                    "name":"sr0","owner":null,"revision":"","serial":"","sg":"","vendor":"","volumes":[]}],"timeout":5,"version":1}
+                    "claiming-since":null,"device":"\(recorder.device)","generation":\(base),"holders":[],"lockcount":0,"media":"",\
+                    "model":"","name":"sr0","owner":null,"revision":"","serial":"","sg":"","state":"free","vendor":"","volumes":[],\
+                    "waiting-for":null}],"timeout":5,"version":1}
 
                     """)
 
@@ -100,7 +102,7 @@ extension Mounted {
                 let held = try run([binary, "status", recorder.mountPoint]).check()
                 lines = held.stdout.split(separator: "\n", omittingEmptySubsequences: false)
                 #expect(lines.count == 4 && lines.last == "", "\(held)")
-                #expect(lines.dropFirst().first?.split(separator: " ") == ["sr0", Substring(recorder.device), "MyApp", "1", "\(base + 1)", "-", "-"],
+                #expect(lines.dropFirst().first?.split(separator: " ") == ["sr0", Substring(recorder.device), "locked", "MyApp", "1", "\(base + 1)", "-", "-"],
                         "\(held)")
                 let holder = lines.dropFirst(2).first ?? ""
                 #expect(holder.hasPrefix("  holder MyApp pid=\(agent.pid) uid=0 count=1 since="), "\(held)")
@@ -110,10 +112,10 @@ extension Mounted {
                 let since = try #require(json.firstMatch(of: /"since":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"/)?.1, "\(json)")
                 #expect(json == """
                     {"claim":"advisory","mountpoint":"\(recorder.mountPoint)","recorders":[{"by-id":null,"capabilities":[],\
-                    "device":"\(recorder.device)","generation":\(base + 1),\
+                    "claiming-since":null,"device":"\(recorder.device)","generation":\(base + 1),\
                     "holders":[{"count":1,"name":"MyApp","pid":\(agent.pid),"since":"\(since)","uid":0}],"lockcount":1,\
-                    "media":"","model":"","name":"sr0","owner":"MyApp","revision":"","serial":"","sg":"","vendor":"",\
-                    "volumes":[]}],"timeout":5,"version":1}
+                    "media":"","model":"","name":"sr0","owner":"MyApp","revision":"","serial":"","sg":"","state":"locked",\
+                    "vendor":"","volumes":[],"waiting-for":null}],"timeout":5,"version":1}
 
                     """)
             }

@@ -16,6 +16,8 @@ extension Mounted {
         static let recorderKeys: Set<String> = [
             "name", "device", "sg", "vendor", "model", "revision", "serial", "capabilities", "media", "volumes",
             "by-id", "owner", "lockcount", "generation", "holders",
+            // Issue K.
+            "state", "claiming-since", "waiting-for",
         ]
         static let holderKeys: Set<String> = ["name", "pid", "uid", "count", "since"]
 
@@ -40,10 +42,10 @@ extension Mounted {
                 let since = try #require(json.firstMatch(of: /"since":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"/)?.1, "\(json)")
                 #expect(json == """
                     {"claim":"exclusive","mountpoint":"\(recorder.mountPoint)","recorders":[{"by-id":null,"capabilities":[],\
-                    "device":"\(recorder.device)","generation":\(base + 1),\
+                    "claiming-since":null,"device":"\(recorder.device)","generation":\(base + 1),\
                     "holders":[{"count":1,"name":"Two  Spaces","pid":\(agent.pid),"since":"\(since)","uid":0}],"lockcount":1,\
-                    "media":"","model":"","name":"sr0","owner":"Two  Spaces","revision":"","serial":"","sg":"","vendor":"",\
-                    "volumes":[]}],"timeout":2.5,"version":1}
+                    "media":"","model":"","name":"sr0","owner":"Two  Spaces","revision":"","serial":"","sg":"","state":"locked",\
+                    "vendor":"","volumes":[],"waiting-for":null}],"timeout":2.5,"version":1}
 
                     """)
                 // `since` is the holders line's, to the second.

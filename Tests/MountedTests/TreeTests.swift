@@ -7,9 +7,11 @@ extension Mounted {
         /// of the lock first, then drive control and drive information.
         static let lockFiles = ["owner", "lockcount", "acquire", "acquire_force", "release"]
         static let controlFiles = ["acquire", "acquire_force", "release", "eject", "closetray", "acquire_wait"]
-        /// Issue I adds `acquire_wait` to each recorder and `events` to the root.
+        /// Issue I adds `acquire_wait` to each recorder and `events` to the
+        /// root; issue K adds `state`.
         static let allFiles = lockFiles + ["holders", "generation", "eject", "closetray", "device", "vendor", "model",
-                                           "revision", "serial", "capabilities", "media", "sg", "volumes", "acquire_wait"]
+                                           "revision", "serial", "capabilities", "media", "sg", "volumes", "acquire_wait",
+                                           "state"]
 
         @Test("the mountpoint shows sr0, by-id and events; sr0 holds exactly its files, with their modes; a free recorder")
         func tree() throws {
