@@ -11,10 +11,20 @@ import Synchronization
 public final class Overrun: Sendable {
     private static let open: UInt8 = 0, settled: UInt8 = 1, fired: UInt8 = 2
     private let state = Atomic<UInt8>(Overrun.open)
-    private let answer: @Sendable (RecorderError?) -> Void
+    private let answer: @Sendable (RecorderError?, UInt, Int) -> Void
+    private let request: UInt, count: Int
 
     /// `answer` gets what the client is due at the deadline: nil for success.
-    public init(_ answer: @escaping @Sendable (RecorderError?) -> Void) {
+    public convenience init(_ answer: @escaping @Sendable (RecorderError?) -> Void) {
+        self.init(request: 0, count: 0) { outcome, _, _ in answer(outcome) }
+    }
+
+    /// The same, with `request` and `count` kept here and handed to
+    /// `answer`: an answer that captures nothing costs no allocation of its
+    /// own (a write of the FUSE layer makes one of these each time).
+    public init(request: UInt, count: Int, _ answer: @escaping @Sendable (RecorderError?, UInt, Int) -> Void) {
+        self.request = request
+        self.count = count
         self.answer = answer
     }
 
@@ -29,7 +39,7 @@ public final class Overrun: Sendable {
     /// The watchdog's side: answers unless the owner settled first.
     func fire(_ outcome: RecorderError?) {
         if state.compareExchange(expected: Self.open, desired: Self.fired, ordering: .acquiringAndReleasing).exchanged {
-            answer(outcome)
+            answer(outcome, request, count)
         }
     }
 }

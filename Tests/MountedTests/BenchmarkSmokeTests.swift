@@ -33,12 +33,12 @@ extension Mounted {
             func isNumber(_ index: Int) -> Bool { Double(values[index]) != nil }
         }
 
-        @Test("scripts/bench --smoke exits 0 with a row of numbers for each of the 8 measures")
+        @Test("scripts/bench --smoke exits 0 with a row of numbers for each of the 8 measures, and instruction counts")
         func smoke() throws {
             let finished = try run(["/bin/bash", Self.repository + "/scripts/bench", "--smoke", "--binary", MountEnvironment.binary],
                                    within: .seconds(110))
             try #require(finished.status == 0, "\(finished)")
-            let rows = finished.stdout.split(separator: "\n").compactMap(Row.init)
+            let rows = Self.table(after: nil, in: finished.stdout).compactMap(Row.init)
             for measure in 1...8 {
                 let mine = rows.filter { $0.measure == measure }
                 #expect(!mine.isEmpty, "no row for measure \(measure) in:\n\(finished.stdout)")
@@ -54,6 +54,32 @@ extension Mounted {
                     #expect(mine.contains { $0.isNumber(4) }, "no ratio for measure \(measure) in:\n\(finished.stdout)")
                 }
             }
+            // The instruction counts, where valgrind is installed: "1a  LABEL  18.4 k  4.05 k  4.54".
+            guard finished.stdout.contains("user instructions per operation") else {
+                #expect(finished.stdout.contains("no instruction counts: valgrind is not installed"), "\(finished.stdout)")
+                return
+            }
+            let counts = Self.table(after: "user instructions per operation", in: finished.stdout)
+            for id in ["1a", "2", "3", "4a"] {
+                let row = counts.first { $0.split(separator: " ").first.map(String.init) == id }
+                let fields = row?.split(separator: " ").suffix(5).map(String.init) ?? []
+                #expect(fields.count == 5 && Double(fields[0]) != nil && fields[1] == "k" && Double(fields[2]) != nil
+                        && fields[3] == "k" && Double(fields[4]) != nil,
+                        "no instruction count for measure \(id) in:\n\(finished.stdout)")
+            }
+        }
+
+        /// The rows of a table of the output: the lines after the first rule
+        /// of dashes (after the line that starts with `title`, if given), up
+        /// to the next empty line.
+        static func table(after title: String?, in output: String) -> [Substring] {
+            var lines = output.split(separator: "\n", omittingEmptySubsequences: false)[...]
+            if let title {
+                guard let start = lines.firstIndex(where: { $0.hasPrefix(title) }) else { return [] }
+                lines = lines[start...]
+            }
+            guard let rule = lines.firstIndex(where: { $0.hasPrefix("---") }) else { return [] }
+            return Array(lines[(rule + 1)...].prefix { !$0.isEmpty })
         }
     }
 }

@@ -59,7 +59,9 @@
  *   mountinfo OPS                open + read all + close of /proc/self/mountinfo: op
  *
  * Warm-up operations (a tenth of OPS, at most 20) come first and are not
- * recorded.
+ * recorded; with BENCH_NO_WARMUP set in the environment there are none, so
+ * that a run does exactly OPS operations (the instruction counts of
+ * scripts/bench divide by OPS).
  *
  * Build: cc -O2 client.c -o client
  */
@@ -107,7 +109,12 @@ static long number(const char *text, const char *what)
 	return value;
 }
 
-static long warmup(long ops) { return ops / 10 < 20 ? ops / 10 : 20; }
+static long warmup(long ops)
+{
+	if (getenv("BENCH_NO_WARMUP") != NULL)
+		return 0;
+	return ops / 10 < 20 ? ops / 10 : 20;
+}
 
 /* ---- samples and errors ---- */
 
