@@ -20,7 +20,7 @@ struct RecorderFS: ParsableCommand {
 
     /// The version of recorderfs (semantic versioning: docs/design.md is
     /// its API; README.md, "Versions").
-    static let version = "0.2.0"
+    static let version = "0.3.0"
 
     /// What `--version` and `-V` print.
     static var versionLine: String { "recorderfs \(version) (libfuse \(libfuseVersion))" }
