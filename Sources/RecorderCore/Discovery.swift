@@ -113,10 +113,16 @@ public final class Discovery: @unchecked Sendable {
             let ready = poll(&descriptors, 2, -1)
             if ready < 0 && errno == EINTR { continue }
             if ready < 0 || descriptors[1].revents != 0 { return }
-            while let (action, device) = monitor.receive() {
-                handle(action, device)
+            while let event = monitor.receive(ignoring: isNothingNew) {
+                if let (action, device) = event { handle(action, device) }
             }
         }
+    }
+
+    /// A change of a device that is a recorder already changes nothing
+    /// (`handle` would do nothing with it).
+    private func isNothingNew(_ action: UdevMonitor.Action, _ name: String) -> Bool {
+        action == .change && set.slot(named: pinned[name]?.name ?? name) != nil
     }
 
     func handle(_ action: UdevMonitor.Action, _ device: BlockDevice) {

@@ -139,7 +139,12 @@ public final class UdevMonitor {
     public var descriptor: Int32 { udev_monitor_get_fd(raw) }
 
     /// The next waiting event, if any.
-    public func receive() -> (Action, BlockDevice)? {
+    /// The next event, nil when none is waiting. An event for which
+    /// `ignoring(action, kernel name)` is true is answered with nil too,
+    /// before the device is described (which reads udev's properties and
+    /// sysfs): the change uevent that follows each release of a recorder
+    /// costs its daemon next to nothing.
+    public func receive(ignoring: (Action, String) -> Bool = { _, _ in false }) -> (Action, BlockDevice)?? {
         guard let device = udev_monitor_receive_device(raw) else { return nil }
         defer { udev_device_unref(device) }
         let action: Action
@@ -148,7 +153,8 @@ public final class UdevMonitor {
         case "remove": action = .remove
         default: action = .change
         }
-        guard let described = Udev.describe(device) else { return nil }
+        if let name = Udev.string(udev_device_get_sysname(device)), ignoring(action, name) { return .some(nil) }
+        guard let described = Udev.describe(device) else { return .some(nil) }
         return (action, described)
     }
 }

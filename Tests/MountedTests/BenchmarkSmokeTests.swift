@@ -78,7 +78,7 @@ extension Mounted {
                 guard let start = lines.firstIndex(where: { $0.hasPrefix(title) }) else { return [] }
                 lines = lines[start...]
             }
-            guard let rule = lines.firstIndex(where: { $0.hasPrefix("---") }) else { return [] }
+            guard let rule = lines.firstIndex(where: { $0.hasPrefix("--") }) else { return [] }
             return Array(lines[(rule + 1)...].prefix { !$0.isEmpty })
         }
     }
