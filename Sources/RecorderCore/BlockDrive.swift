@@ -34,6 +34,8 @@ public struct DriveSettings: Sendable {
 /// leads elsewhere is never acted on).
 struct PinnedNode: Sendable {
     var path: String
+    /// The path as a C string, made once: each claim stats and opens it.
+    let cPath: [CChar]
     /// S_IFBLK or S_IFCHR.
     var type: mode_t
     var device: UInt64
@@ -42,6 +44,7 @@ struct PinnedNode: Sendable {
     init?(path: String) {
         guard let status = FileStatus(path: path), status.isBlockDevice || status.isCharacterDevice else { return nil }
         self.path = path
+        cPath = Array(path.utf8CString)
         type = status.type
         device = status.deviceNumber
     }
@@ -62,10 +65,11 @@ public final class BlockDrive: Drive {
     public let genericNode: String?
     private let pinned: PinnedNode?
     private let pinnedGeneric: PinnedNode?
-    private let settings: DriveSettings
     /// SYSFS/dev/block/MAJOR:MINOR.
     private let sysfsDirectory: String?
     private let polling: MediaPolling?
+    /// SYSFS/dev/block/MAJOR:MINOR/uevent as a C string, unless --no-quiet.
+    private let uevent: [CChar]?
     private let logger: Logger
     /// The descriptors that carry the claim (block node, then generic node):
     /// their flocks, and O_EXCL when exclusive.
@@ -75,7 +79,6 @@ public final class BlockDrive: Drive {
 
     public init(node: String, settings: DriveSettings = DriveSettings(), logger: Logger = Logger(label: "recorderfs")) {
         self.node = node
-        self.settings = settings
         self.logger = logger
         pinned = PinnedNode(path: node).flatMap { $0.type == S_IFBLK ? $0 : nil }
         device = pinned?.device
@@ -83,6 +86,7 @@ public final class BlockDrive: Drive {
         pinnedGeneric = genericNode.flatMap(PinnedNode.init(path:))
         sysfsDirectory = device.map { "\(settings.sysfs)/dev/block/\(Self.numbers($0))" }
         polling = settings.quiet ? sysfsDirectory.map { MediaPolling(directory: $0, records: settings.pollingRecords) } : nil
+        uevent = settings.quiet ? sysfsDirectory.map { Array("\($0)/uevent".utf8CString) } : nil
     }
 
     /// The device number of the node, which identifies its mounts.
@@ -221,11 +225,15 @@ public final class BlockDrive: Drive {
     /// change event, and udev and udisks look at the medium again (what
     /// Windows' simulated media arrival does after an unlock).
     public func reprobe() {
-        guard settings.quiet, let sysfsDirectory else { return }
-        do {
-            try writeFile("\(sysfsDirectory)/uevent", "change")
-        } catch {
-            logger.debug("no change event", metadata: ["reason": "\(error)"])
+        guard let uevent else { return }
+        let written = uevent.withUnsafeBufferPointer { path -> Int in
+            let descriptor = retryingEINTR { Glibc.open(path.baseAddress!, O_WRONLY | O_CLOEXEC) }
+            guard descriptor >= 0 else { return -1 }
+            defer { close(descriptor) }
+            return "change".withCString { write(descriptor, $0, 6) }
+        }
+        if written != 6 {
+            logger.debug("no change event", metadata: ["reason": "\(String(cString: strerror(errno)))"])
         }
     }
 
@@ -260,12 +268,15 @@ public final class BlockDrive: Drive {
     /// Opens a node, and checks that it still reaches its device.
     private func open(_ path: String, _ pinned: PinnedNode?, exclusive: Bool) throws(DriveError) -> FileDescriptor {
         guard let pinned else { throw .replaced("\(path) is not a device node") }
-        let replaced = DriveError.replaced("\(path) no longer leads to the recorder's device \(Self.numbers(pinned.device))")
+        var replaced: DriveError { .replaced("\(path) no longer leads to the recorder's device \(Self.numbers(pinned.device))") }
         // Checked before the open too: even an O_EXCL open that fails at
         // once is nothing to do to another device.
-        if let status = FileStatus(path: path), !pinned.isReached(by: status) { throw replaced }
         let flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | (exclusive ? O_EXCL : 0)
-        let descriptor = retryingEINTR { Glibc.open(path, flags) }
+        let descriptor = pinned.cPath.withUnsafeBufferPointer { cPath -> Int32 in
+            if let status = FileStatus(cPath: cPath.baseAddress!), !pinned.isReached(by: status) { return -2 }
+            return retryingEINTR { Glibc.open(cPath.baseAddress!, flags) }
+        }
+        if descriptor == -2 { throw replaced }
         guard descriptor >= 0 else {
             let code = errno
             if exclusive && code == EBUSY {

@@ -67,6 +67,13 @@ public struct FileStatus {
         self.raw = raw
     }
 
+    /// stat(2) of a path given as a C string.
+    public init?(cPath: UnsafePointer<CChar>) {
+        var raw = stat()
+        guard stat(cPath, &raw) == 0 else { return nil }
+        self.raw = raw
+    }
+
     /// fstat(2) of an open descriptor.
     public init?(descriptor: Int32) {
         var raw = stat()

@@ -15,7 +15,7 @@ extension Recorder {
         let waiter = LockWaiter(handle: handle.id, name: name, caller: caller, force: force, completion: completion)
         let queued = table.withLock { table -> Bool in
             guard !table.removed else { return false }
-            let holdsIt = table.handles[handle.id] != nil || table.claimantHandle == handle.id
+            let holdsIt = table.holding?.id == handle.id || table.claimantHandle == handle.id
             guard !holdsIt, table.holder != nil || table.transition != nil || !table.waiters.isEmpty else { return false }
             table.waiters.append(waiter)
             return true

@@ -31,23 +31,21 @@ public final class Recorder: Sendable {
     /// (outside the table's lock).
     let eventOrder = OrderLock()
 
+    /// The handle that holds the recorder's locks, and what `holders` shows of it.
     struct HandleLocks {
+        var id: UInt64
         var count: Int
         var pid: Int32
         var uid: UInt32
         var since: Int
-        /// When the handle took its first lock, among the recorder's handles.
-        var sequence: UInt64
     }
 
     struct Table {
         var holder: Holder?
         var lockCount = 0
-        /// The handle of each lock, most recent last. Entries of closed handles
-        /// stay until compaction; `handles` tells which are live.
-        var order: [UInt64] = []
-        /// The handles that hold at least one lock.
-        var handles: [UInt64: HandleLocks] = [:]
+        /// The handle that holds the locks: one handle, one holder (§3), so
+        /// every lock of the recorder is this handle's.
+        var holding: HandleLocks?
         /// The drive is being claimed or unclaimed.
         /// A claim or a release of the drive is under way, with this
         /// deadline; past it the drive is hung, and callers fail at once.
@@ -58,8 +56,6 @@ public final class Recorder: Sendable {
         var claimantHandle: UInt64?
         /// When the claim under way began (CLOCK_REALTIME seconds).
         var claimSince = 0
-        /// Numbers the handles in the order of their first lock.
-        var nextSequence: UInt64 = 0
         var removed = false
         var generation: UInt64 = 0
         /// Writes to `acquire_wait` waiting their turn, first come first.
@@ -131,10 +127,8 @@ public final class Recorder: Sendable {
     public func holders() throws(RecorderError) -> [HandleRecord] {
         try table.withLock { (table) throws(RecorderError) in
             if table.removed { throw .noDevice }
-            guard let holder = table.holder else { return [] }
-            return table.handles.values.sorted { $0.sequence < $1.sequence }.map { locks in
-                HandleRecord(name: holder.name, pid: locks.pid, uid: locks.uid, count: locks.count, since: locks.since)
-            }
+            guard let holder = table.holder, let locks = table.holding else { return [] }
+            return [HandleRecord(name: holder.name, pid: locks.pid, uid: locks.uid, count: locks.count, since: locks.since)]
         }
     }
 
@@ -218,7 +212,7 @@ public final class Recorder: Sendable {
             // A release under way may be dropping this handle's last lock.
             while let until = locked.state.transition, until > .now, options.hooks.wait(locked, until: min(until, deadline)) {}
             return locked.update { table -> Bool in
-                guard let locks = table.handles[id] else { return false }
+                guard let locks = table.holding, locks.id == id else { return false }
                 if table.transition != nil || locks.count < table.lockCount {
                     removeHandle(id, &table)
                     self.table.broadcast()
@@ -246,10 +240,9 @@ public final class Recorder: Sendable {
             let (freed, next) = table.withLock { table -> (RecorderEvent?, Reservation?) in
                 var freed: RecorderEvent?
                 if !table.removed, let holder = table.holder {
-                    let pid = table.handles.values.first?.pid ?? 0
+                    let pid = table.holding?.pid ?? 0
                     dropLastLocks(&table)
                     table.holder = nil
-                    table.order.removeAll(keepingCapacity: true)
                     freed = RecorderEvent(kind: .free, recorder: name, name: holder.name, pid: releaser?.pid ?? pid,
                                           uid: releaser?.uid ?? holder.uid, generation: table.generation)
                     eventOrder.lock()
@@ -276,28 +269,18 @@ public final class Recorder: Sendable {
     }
 
     func popMostRecentLock(_ table: inout Table) {
-        while let id = table.order.popLast() {
-            guard var locks = table.handles[id] else { continue }
-            limits.dropLocks(uid: locks.uid, count: 1)
-            locks.count -= 1
-            if locks.count == 0 {
-                table.handles[id] = nil
-            } else {
-                table.handles[id] = locks
-            }
-            table.lockCount -= 1
-            return
-        }
+        guard var locks = table.holding else { return }
+        limits.dropLocks(uid: locks.uid, count: 1)
+        locks.count -= 1
+        table.holding = locks.count == 0 ? nil : locks
+        table.lockCount -= 1
     }
 
     func removeHandle(_ id: UInt64, _ table: inout Table) {
-        guard let locks = table.handles.removeValue(forKey: id) else { return }
+        guard let locks = table.holding, locks.id == id else { return }
+        table.holding = nil
         limits.dropLocks(uid: locks.uid, count: locks.count)
         table.lockCount -= locks.count
-        if table.order.count > 2 * table.lockCount + 64 {
-            let live = table.handles
-            table.order.removeAll { live[$0] == nil }
-        }
     }
 
     /// Waits, until `deadline`, for a claim or a release of the drive that
@@ -319,7 +302,7 @@ public final class Recorder: Sendable {
 
     /// Whether the handle `id` holds at least one lock now.
     func holdsLocks(_ id: UInt64) -> Bool {
-        table.withLock { $0.handles[id] != nil }
+        table.withLock { $0.holding?.id == id }
     }
 
     /// The recorder went away: every later operation fails with ENODEV.
@@ -331,12 +314,11 @@ public final class Recorder: Sendable {
             table.waiters = []
             // A claim or a release under way lets the drive go itself.
             let claimed = table.lockCount > 0 && table.transition == nil
-            for locks in table.handles.values { limits.dropLocks(uid: locks.uid, count: locks.count) }
+            if let locks = table.holding { limits.dropLocks(uid: locks.uid, count: locks.count) }
             table.removed = true
             table.holder = nil
             table.lockCount = 0
-            table.order = []
-            table.handles = [:]
+            table.holding = nil
             self.table.broadcast()
             return claimed
         }
@@ -362,7 +344,7 @@ public final class Recorder: Sendable {
                 if let holder = table.holder {
                     // One handle, one holder: only the holding handle nests,
                     // and only with its name.
-                    guard let locks = table.handles[id], holder.name == name else {
+                    guard let locks = table.holding, locks.id == id, holder.name == name else {
                         throw .busy("held by \(holder.name) (uid \(holder.uid))")
                     }
                     try limits.addLock(uid: locks.uid)
@@ -383,13 +365,11 @@ public final class Recorder: Sendable {
     }
 
     func addLock(_ table: inout Table, handle id: UInt64, caller: Caller) {
-        if table.handles[id] == nil {
-            table.nextSequence += 1
-            table.handles[id] = HandleLocks(count: 0, pid: caller.pid, uid: caller.uid, since: Self.wallClock(),
-                                            sequence: table.nextSequence)
+        if table.holding?.id == id {
+            table.holding!.count += 1
+        } else {
+            table.holding = HandleLocks(id: id, count: 1, pid: caller.pid, uid: caller.uid, since: Self.wallClock())
         }
-        table.handles[id]!.count += 1
-        table.order.append(id)
         table.lockCount += 1
     }
 
