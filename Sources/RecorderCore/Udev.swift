@@ -138,13 +138,58 @@ public final class UdevMonitor {
     /// A descriptor that becomes readable when an event is waiting.
     public var descriptor: Int32 { udev_monitor_get_fd(raw) }
 
-    /// The next waiting event, if any.
+    private var peekBuffer = [UInt8](repeating: 0, count: 8192)
+
+    /// The action and kernel name of the waiting message, read with
+    /// MSG_PEEK from its properties (`ACTION=…`, `DEVNAME=…`, NUL-separated
+    /// in the kernel's messages and in udev's alike); nil when there is
+    /// none or it has not both. Only to ignore a message: what is acted on
+    /// goes through libudev, which checks the sender.
+    private func peek() -> (Action, String)? {
+        let count = peekBuffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, Int32(MSG_PEEK | MSG_DONTWAIT)) }
+        guard count > 0 else { return nil }
+        return peekBuffer.withUnsafeBufferPointer { bytes -> (Action, String)? in
+            Self.actionAndName(UnsafeBufferPointer(rebasing: bytes[0..<count]))
+        }
+    }
+
+    /// ACTION and the last component of DEVNAME in a uevent message.
+    static func actionAndName(_ message: UnsafeBufferPointer<UInt8>) -> (Action, String)? {
+        var action: Action?
+        var name: String?
+        var start = 0
+        while start < message.count {
+            var end = start
+            while end < message.count && message[end] != 0 { end += 1 }
+            let field = UnsafeBufferPointer(rebasing: message[start..<end])
+            if field.starts(with: "ACTION=".utf8) {
+                switch String(decoding: field.dropFirst(7), as: UTF8.self) {
+                case "add": action = .add
+                case "remove": action = .remove
+                default: action = .change
+                }
+            } else if field.starts(with: "DEVNAME=".utf8) {
+                let value = field.dropFirst(8)
+                let last = value.lastIndex(of: UInt8(ascii: "/")).map { value.index(after: $0) } ?? value.startIndex
+                name = String(decoding: value[last...], as: UTF8.self)
+            }
+            if let action, let name { return (action, name) }
+            start = end + 1
+        }
+        return nil
+    }
+
     /// The next event, nil when none is waiting. An event for which
-    /// `ignoring(action, kernel name)` is true is answered with nil too,
-    /// before the device is described (which reads udev's properties and
-    /// sysfs): the change uevent that follows each release of a recorder
-    /// costs its daemon next to nothing.
+    /// `ignoring(action, kernel name)` is true is answered with .some(nil),
+    /// and costs next to nothing: it is read from the socket without
+    /// libudev (which would make a device of it, reading sysfs, some 40,000
+    /// instructions), so the change uevent that follows each release of a
+    /// recorder costs its daemon one small read.
     public func receive(ignoring: (Action, String) -> Bool = { _, _ in false }) -> (Action, BlockDevice)?? {
+        if let (action, name) = peek(), ignoring(action, name) {
+            _ = recv(descriptor, nil, 0, Int32(MSG_DONTWAIT))
+            return .some(nil)
+        }
         guard let device = udev_monitor_receive_device(raw) else { return nil }
         defer { udev_device_unref(device) }
         let action: Action
