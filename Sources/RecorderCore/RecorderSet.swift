@@ -19,10 +19,11 @@ public final class RecorderSet: Sendable {
     }
 
     private struct State {
-        var bySlot: [Int: Entry] = [:]
+        /// Indexed by slot (slots are never reused: the entry of a removed
+        /// recorder stays nil), so the lookup of every request is no hash.
+        var bySlot: [Entry?] = []
         var slotByName: [String: Int] = [:]
         var slotByStableID: [String: Int] = [:]
-        var nextSlot = 0
     }
 
     private let state = Mutex(State())
@@ -40,11 +41,10 @@ public final class RecorderSet: Sendable {
     public func add(_ recorder: Recorder, stableID: String? = nil) -> Int? {
         let slot = state.withLock { state -> Int? in
             guard state.slotByName[recorder.name] == nil else { return nil }
-            let slot = state.nextSlot
-            state.nextSlot += 1
+            let slot = state.bySlot.count
             var id = stableID
             if let candidate = id, state.slotByStableID[candidate] != nil { id = nil }
-            state.bySlot[slot] = Entry(slot: slot, recorder: recorder, stableID: id)
+            state.bySlot.append(Entry(slot: slot, recorder: recorder, stableID: id))
             state.slotByName[recorder.name] = slot
             if let id { state.slotByStableID[id] = slot }
             return slot
@@ -58,8 +58,8 @@ public final class RecorderSet: Sendable {
     @discardableResult
     public func remove(named name: String) -> Recorder? {
         let entry = state.withLock { state -> Entry? in
-            guard let slot = state.slotByName.removeValue(forKey: name),
-                  let entry = state.bySlot.removeValue(forKey: slot) else { return nil }
+            guard let slot = state.slotByName.removeValue(forKey: name), let entry = state.bySlot[slot] else { return nil }
+            state.bySlot[slot] = nil
             if let id = entry.stableID { state.slotByStableID[id] = nil }
             return entry
         }
@@ -70,11 +70,11 @@ public final class RecorderSet: Sendable {
     }
 
     public func recorder(slot: Int) -> Recorder? {
-        state.withLock { $0.bySlot[slot]?.recorder }
+        state.withLock { $0.bySlot.indices.contains(slot) ? $0.bySlot[slot]?.recorder : nil }
     }
 
     public func entry(slot: Int) -> Entry? {
-        state.withLock { $0.bySlot[slot] }
+        state.withLock { $0.bySlot.indices.contains(slot) ? $0.bySlot[slot] : nil }
     }
 
     public func slot(named name: String) -> Int? {
@@ -87,7 +87,7 @@ public final class RecorderSet: Sendable {
 
     /// Every entry, sorted by name.
     public var entries: [Entry] {
-        state.withLock { Array($0.bySlot.values) }.sorted { $0.recorder.name < $1.recorder.name }
+        state.withLock { $0.bySlot.compactMap { $0 } }.sorted { $0.recorder.name < $1.recorder.name }
     }
 
     /// Removes every recorder (at unmount).

@@ -153,6 +153,11 @@ public final class UdevMonitor {
         }
     }
 
+    private static func hasPrefix(_ field: UnsafeBufferPointer<UInt8>, _ prefix: StaticString) -> Bool {
+        guard field.count >= prefix.utf8CodeUnitCount else { return false }
+        return memcmp(field.baseAddress!, prefix.utf8Start, prefix.utf8CodeUnitCount) == 0
+    }
+
     /// ACTION and the last component of DEVNAME in a uevent message.
     static func actionAndName(_ message: UnsafeBufferPointer<UInt8>) -> (Action, String)? {
         var action: Action?
@@ -162,13 +167,13 @@ public final class UdevMonitor {
             var end = start
             while end < message.count && message[end] != 0 { end += 1 }
             let field = UnsafeBufferPointer(rebasing: message[start..<end])
-            if field.starts(with: "ACTION=".utf8) {
+            if hasPrefix(field, "ACTION=") {
                 switch String(decoding: field.dropFirst(7), as: UTF8.self) {
                 case "add": action = .add
                 case "remove": action = .remove
                 default: action = .change
                 }
-            } else if field.starts(with: "DEVNAME=".utf8) {
+            } else if hasPrefix(field, "DEVNAME=") {
                 let value = field.dropFirst(8)
                 let last = value.lastIndex(of: UInt8(ascii: "/")).map { value.index(after: $0) } ?? value.startIndex
                 name = String(decoding: value[last...], as: UTF8.self)
