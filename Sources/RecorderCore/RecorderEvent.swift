@@ -49,3 +49,16 @@ public struct RecorderEvent: Equatable, Sendable {
 public protocol RecorderObserver: AnyObject, Sendable {
     func recorderChanged(_ event: RecorderEvent)
 }
+
+/// Tells several observers, in order.
+public final class RecorderObservers: RecorderObserver {
+    let observers: [any RecorderObserver]
+
+    public init(_ observers: [any RecorderObserver]) {
+        self.observers = observers
+    }
+
+    public func recorderChanged(_ event: RecorderEvent) {
+        for observer in observers { observer.recorderChanged(event) }
+    }
+}

@@ -174,7 +174,10 @@ struct Mount: ParsableCommand {
         let genericNodes = Dictionary(uniqueKeysWithValues: devices.map { ($0.name, $0.sg) })
         let recorders = RecorderSet()
         let limits = UsageLimits()
-        let events = EventHub(next: inhibitSleep ? SleepInhibitor(logger: logger) : nil)
+        var followers: [any RecorderObserver] = []
+        if inhibitSleep { followers.append(SleepInhibitor(logger: logger)) }
+        if ServiceNotify.socketPath != nil { followers.append(ServiceStatus(recorders: recorders, mountPoint: mountPoint)) }
+        let events = EventHub(next: followers.isEmpty ? nil : RecorderObservers(followers))
         let discovery = Discovery(set: recorders, selection: RecorderSelection(discover: !noDiscover, patterns: patterns),
                                   logger: logger) { name, node in
             Recorder(name: name, drive: drive(name, node, sg: genericNodes[name] ?? nil), options: options, limits: limits,

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import RecorderCore
 
 /// systemd's readiness protocol (sd_notify(3)) without libsystemd: one
 /// datagram to the unix socket `$NOTIFY_SOCKET` (a path, or an abstract
@@ -60,6 +61,12 @@ enum ServiceNotify {
         }
     }
 
+    /// "STATUS=Serving 2 recorders (sr0 sr1) on /recorders".
+    static func status(_ recorders: [String], _ mountPoint: String) -> String {
+        let names = recorders.isEmpty ? "" : " (\(recorders.joined(separator: " ")))"
+        return "STATUS=Serving \(recorders.count) recorder\(recorders.count == 1 ? "" : "s")\(names) on \(mountPoint)"
+    }
+
     /// Tells systemd the daemon is stopping (after SIGTERM or SIGINT).
     static func stopping() {
         send("STOPPING=1\nSTATUS=Unmounting")
@@ -78,9 +85,7 @@ enum ServiceNotify {
             // At most about 60 s: systemd's own start timeout ends it sooner.
             for _ in 0..<6000 {
                 if answers() {
-                    let count = recorders.count
-                    let names = recorders.isEmpty ? "" : " (\(recorders.joined(separator: " ")))"
-                    send("READY=1\nSTATUS=Serving \(count) recorder\(count == 1 ? "" : "s")\(names) on \(mountPoint)\nMAINPID=\(getpid())")
+                    send("READY=1\n\(ServiceNotify.status(recorders, mountPoint))\nMAINPID=\(getpid())")
                     return
                 }
                 usleep(10_000)
@@ -101,5 +106,22 @@ enum ServiceNotify {
             defer { closedir(directory) }
             return readdir(directory) != nil
         }
+    }
+}
+
+/// Under systemd: STATUS= follows the recorders as they come and go
+/// (`systemctl status` shows the line).
+final class ServiceStatus: RecorderObserver {
+    let recorders: RecorderSet
+    let mountPoint: String
+
+    init(recorders: RecorderSet, mountPoint: String) {
+        self.recorders = recorders
+        self.mountPoint = mountPoint
+    }
+
+    func recorderChanged(_ event: RecorderEvent) {
+        guard event.kind == .added || event.kind == .removed else { return }
+        ServiceNotify.send(ServiceNotify.status(recorders.entries.map(\.recorder.name), mountPoint))
     }
 }

@@ -132,22 +132,31 @@ private let notifyHarness = #"""
     subprocess.run(["sh", "-c", 'exec 3>"$1/sr0/acquire"; echo "My App" >&3; echo Other 2>/dev/null >"$1/sr0/acquire"; exec 3>&-', "sh", mountpoint])
     # A read after the close comes after its RELEASE (and the free it logs).
     open(os.path.join(mountpoint, "sr0", "lockcount")).read()
+    # The device goes and comes back (RFS_TEST_LOOP): STATUS= follows.
+    hotplug = []
+    for action in ("remove", "add") if os.environ.get("RFS_TEST_LOOP") else ():
+        with open("/sys/block/%s/uevent" % os.environ["RFS_TEST_LOOP"], "w") as uevent:
+            uevent.write(action)
+        hotplug.append(s.recv(4096).decode())
     p.send_signal(signal.SIGTERM)
     stopping = s.recv(4096).decode()
     status = p.wait(timeout=15)
-    print(json.dumps({"ready": ready, "lockcount": lockcount, "stopping": stopping, "status": status, "pid": p.pid}))
+    print(json.dumps({"ready": ready, "lockcount": lockcount, "hotplug": hotplug, "stopping": stopping, "status": status,
+                      "pid": p.pid}))
     """#
 
 extension Mounted {
     @Suite("Operations: the mount(8) form, systemd, the journal")
     struct OperationsTests {
-        @Test("NOTIFY_SOCKET gets READY=1 once the tree answers, STATUS=, then STOPPING=1 on SIGTERM; JOURNAL_STREAM: <N> lines in logfmt")
+        @Test("NOTIFY_SOCKET gets READY=1 once the tree answers, STATUS= (again as a recorder goes and comes), then STOPPING=1 on SIGTERM; JOURNAL_STREAM: <N> lines in logfmt")
         func readinessAndJournal() throws {
             try withWorkspace { workspace in
                 let device = try workspace.loopDevice()
                 let mountPoint = try workspace.directory("mnt")
                 let log = workspace.path + "/journal.log"
-                let finished = try run(["/usr/bin/python3", "-c", notifyHarness, log, mountPoint, MountEnvironment.binary,
+                let loop = String(device.split(separator: "/").last!)
+                let finished = try run(["/usr/bin/env", "RFS_TEST_LOOP=\(loop)", "/usr/bin/python3", "-c", notifyHarness, log,
+                                        mountPoint, MountEnvironment.binary,
                                         "mount", mountPoint, "--no-discover", "--device", "sr0=\(device)", "--log-level", "info"],
                                        within: .seconds(60)).check()
                 let result = try JSONSerialization.jsonObject(with: Data(finished.stdout.utf8)) as? [String: Any] ?? [:]
@@ -155,6 +164,8 @@ extension Mounted {
                 #expect(ready.split(separator: "\n").contains("READY=1"), "\(ready)")
                 #expect(ready.contains("STATUS=Serving 1 recorder (sr0) on \(mountPoint)"), "\(ready)")
                 #expect(result["lockcount"] as? String == "0\n")
+                #expect(result["hotplug"] as? [String] == ["STATUS=Serving 0 recorders on \(mountPoint)",
+                                                           "STATUS=Serving 1 recorder (sr0) on \(mountPoint)"], "\(result)")
                 #expect((result["stopping"] as? String ?? "").hasPrefix("STOPPING=1"), "\(result)")
                 #expect(result["status"] as? Int == 0)
 
