@@ -70,6 +70,8 @@ public final class BlockDrive: Drive {
     private let polling: MediaPolling?
     /// SYSFS/dev/block/MAJOR:MINOR/uevent as a C string, unless --no-quiet.
     private let uevent: [CChar]?
+    /// `uevent`, open once the first re-probe wrote to it.
+    private let ueventDescriptor = Mutex<Int32?>(nil)
     private let logger: Logger
     /// The descriptors that carry the claim (block node, then generic node):
     /// their flocks, and O_EXCL when exclusive.
@@ -87,6 +89,10 @@ public final class BlockDrive: Drive {
         sysfsDirectory = device.map { "\(settings.sysfs)/dev/block/\(Self.numbers($0))" }
         polling = settings.quiet ? sysfsDirectory.map { MediaPolling(directory: $0, records: settings.pollingRecords) } : nil
         uevent = settings.quiet ? sysfsDirectory.map { Array("\($0)/uevent".utf8CString) } : nil
+    }
+
+    deinit {
+        if let descriptor = ueventDescriptor.withLock({ $0 }) { close(descriptor) }
     }
 
     /// The device number of the node, which identifies its mounts.
@@ -226,11 +232,21 @@ public final class BlockDrive: Drive {
     /// Windows' simulated media arrival does after an unlock).
     public func reprobe() {
         guard let uevent else { return }
-        let written = uevent.withUnsafeBufferPointer { path -> Int in
-            let descriptor = retryingEINTR { Glibc.open(path.baseAddress!, O_WRONLY | O_CLOEXEC) }
-            guard descriptor >= 0 else { return -1 }
-            defer { close(descriptor) }
-            return "change".withCString { write(descriptor, $0, 6) }
+        // The attribute stays open: its path leads through a symlink of
+        // sysfs, and the walk cost more than the write.
+        let written = ueventDescriptor.withLock { held -> Int in
+            for attempt in 0..<2 {
+                if held == nil || attempt == 1 {
+                    if let old = held { close(old) }
+                    let descriptor = uevent.withUnsafeBufferPointer { path in
+                        retryingEINTR { Glibc.open(path.baseAddress!, O_WRONLY | O_CLOEXEC) }
+                    }
+                    held = descriptor >= 0 ? descriptor : nil
+                }
+                guard let descriptor = held else { return -1 }
+                if "change".withCString({ pwrite(descriptor, $0, 6, 0) }) == 6 { return 6 }
+            }
+            return -1
         }
         if written != 6 {
             logger.debug("no change event", metadata: ["reason": "\(String(cString: strerror(errno)))"])
