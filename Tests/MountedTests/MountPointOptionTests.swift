@@ -12,7 +12,7 @@ struct VersionTests {
         for flag in ["--version", "-V"] {
             let printed = try run([MountEnvironment.binary, flag])
             #expect(printed.status == 0 && printed.stderr == "", "\(printed)")
-            #expect(printed.stdout.wholeMatch(of: /recorderfs 0\.2\.0 \(libfuse \d+\.\d+(\.\d+)?\)\n/) != nil, "\(printed)")
+            #expect(printed.stdout.wholeMatch(of: /recorderfs 0\.3\.0 \(libfuse \d+\.\d+(\.\d+)?\)\n/) != nil, "\(printed)")
         }
     }
 }
