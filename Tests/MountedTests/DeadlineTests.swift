@@ -22,6 +22,15 @@ extension Mounted {
             return (String(words[0]), seconds)
         }
 
+        /// Writes `name` to `path` from another process and expects EBUSY
+        /// within a second (the deadline is 5 s: a refusal, not a wait).
+        static func expectBusyAtOnce(_ path: String, _ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+            let write = try run(["/usr/bin/python3", "-c", timedWrite, path, name])
+            let outcome = timedOutcome(write.stdout)
+            #expect(outcome?.0 == "EBUSY", "\(write)", sourceLocation: sourceLocation)
+            #expect((outcome?.1 ?? 9) < 1, "EBUSY took \(outcome?.1 ?? 9) s with a 5 s deadline", sourceLocation: sourceLocation)
+        }
+
         /// The deadline is 1 s: ETIMEDOUT takes about that, neither much
         /// less (no waiting at all) nor much more (a worker stuck behind it).
         static func expectDeadline(_ output: String, sourceLocation: SourceLocation = #_sourceLocation) {
