@@ -30,10 +30,13 @@ public final class Discovery: @unchecked Sendable {
     public struct Pinned: Sendable {
         public var name: String
         public var node: String
+        /// Its link under by-id/, if it has one (a virtual recorder's).
+        public var stableID: String?
 
-        public init(name: String, node: String) {
+        public init(name: String, node: String, stableID: String? = nil) {
             self.name = name
             self.node = node
+            self.stableID = stableID
         }
     }
 
@@ -68,7 +71,7 @@ public final class Discovery: @unchecked Sendable {
         for recorder in recorders {
             let kernelName = udev?.blockDevice(node: recorder.node)?.name ?? Self.kernelName(ofNode: recorder.node)
             if let kernelName { pinned[kernelName] = recorder }
-            set.add(makeRecorder(recorder.name, recorder.node), stableID: nil)
+            set.add(makeRecorder(recorder.name, recorder.node), stableID: recorder.stableID)
         }
         // Only look at every block device when something could be taken from them.
         if selection.discover || !selection.patterns.isEmpty {
@@ -130,7 +133,7 @@ public final class Discovery: @unchecked Sendable {
         case .add, .change:
             if let recorder = pinned[device.name] {
                 if set.slot(named: recorder.name) == nil {
-                    set.add(makeRecorder(recorder.name, recorder.node))
+                    set.add(makeRecorder(recorder.name, recorder.node), stableID: recorder.stableID)
                     logger.notice("recorder back", metadata: ["name": "\(recorder.name)", "device": "\(recorder.node)"])
                 }
             } else if selection.accepts(device), set.slot(named: device.name) == nil {

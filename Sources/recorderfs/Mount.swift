@@ -183,7 +183,11 @@ struct Mount: ParsableCommand {
             Recorder(name: name, drive: drive(name, node, sg: genericNodes[name] ?? nil), options: options, limits: limits,
                      generationBase: Recorder.clockGeneration(), observer: events, logger: logger)
         }
-        discovery.start(pinned: drives.map { Discovery.Pinned(name: $0.0, node: $0.1.node) })
+        // A virtual recorder's stable name: its name, as its image is the daemon's own.
+        let virtualNames = Set(virtuals)
+        discovery.start(pinned: drives.map {
+            Discovery.Pinned(name: $0.0, node: $0.1.node, stableID: virtualNames.contains($0.0) ? "recorderfs-virtual-\($0.0)" : nil)
+        })
         defer {
             discovery.stop()
             recorders.removeAll()

@@ -130,7 +130,7 @@ extension Mounted {
 
         // MARK: mount --virtual --daemon, unmount
 
-        @Test("mount --virtual --daemon returns with the tree ready; unmount ends the daemon and detaches the loop device")
+        @Test("mount --virtual --daemon returns with the tree ready, by-id/recorderfs-virtual-v0 included; unmount ends the daemon and detaches the loop device")
         func virtualDaemon() throws {
             try withWorkspace { workspace in
                 let mountPoint = try workspace.directory("mnt")
@@ -145,6 +145,9 @@ extension Mounted {
                 let device = try run(["cat", "\(mountPoint)/v0/device"]).check().stdout.trimmingNewline
                 #expect(device.hasPrefix("/dev/loop") && Int(device.dropFirst("/dev/loop".count)) != nil, "device \(device)")
                 #expect(try run(["cat", "\(mountPoint)/v0/lockcount"]).check().stdout == "0\n")
+                // Issue G: a virtual recorder has a by-id link, as a drive does.
+                #expect(try run(["readlink", "\(mountPoint)/by-id/recorderfs-virtual-v0"]).check().stdout == "../v0\n")
+                #expect(try run(["cat", "\(mountPoint)/by-id/recorderfs-virtual-v0/lockcount"]).check().stdout == "0\n")
                 let backing = try run(["losetup", "-n", "-O", "BACK-FILE", device]).check().stdout
                 #expect(!backing.isEmpty, "losetup does not list \(device)")
 
