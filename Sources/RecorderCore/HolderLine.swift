@@ -11,8 +11,10 @@ import Glibc
 /// row, but never `=`, so the first ` pid=` ends it.
 extension HandleRecord {
     /// The line, without its newline.
+    /// pid 0 stands for a holder the reader cannot see (outside its pid
+    /// namespace), shown as `pid=-`.
     public var line: String {
-        "\(name) pid=\(pid) uid=\(uid) count=\(count) since=\(Self.rfc3339(since))"
+        "\(name) pid=\(pid == 0 ? "-" : String(pid)) uid=\(uid) count=\(count) since=\(Self.rfc3339(since))"
     }
 
     /// Parses a line as `line` writes it (one trailing newline allowed);
@@ -28,7 +30,7 @@ extension HandleRecord {
             let field = fields[index]
             return field.hasPrefix(key + "=") ? field.dropFirst(key.count + 1) : nil
         }
-        guard let pid = field("pid", 0).flatMap({ Int32($0) }),
+        guard let pid = field("pid", 0).flatMap({ $0 == "-" ? 0 : Int32($0) }),
               let uid = field("uid", 1).flatMap({ UInt32($0) }),
               let count = field("count", 2).flatMap({ Int($0) }),
               let since = field("since", 3).flatMap({ Self.seconds(rfc3339: $0) }) else { return nil }

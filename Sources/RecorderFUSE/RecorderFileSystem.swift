@@ -234,7 +234,7 @@ public final class RecorderFileSystem: Sendable {
         let bytes: ArraySlice<UInt8>
         do {
             bytes = try value.read(at: offset, count: size) { () throws(RecorderError) in
-                try content(of: file, recorder)
+                try content(of: file, recorder, reader: request.caller.pid)
             }
         } catch {
             return request.fail(error)
@@ -369,7 +369,9 @@ public final class RecorderFileSystem: Sendable {
     }
 
     /// What a value file holds now: one value, ending in "\n" (sysfs rules).
-    func content(of file: RecorderFile, _ recorder: Recorder) throws(RecorderError) -> [UInt8] {
+    /// `reader` is the pid of the process that reads, for the pids of
+    /// `holders` as its pid namespace sees them (0: the daemon's own view).
+    func content(of file: RecorderFile, _ recorder: Recorder, reader: Int32 = 0) throws(RecorderError) -> [UInt8] {
         switch file {
         case .owner:
             guard let holder = try recorder.snapshot().holder else { return [] }
@@ -395,7 +397,11 @@ public final class RecorderFileSystem: Sendable {
         case .volumes:
             return Array(try recorder.volumes().map { $0 + "\n" }.joined().utf8)
         case .holders:
-            return Array(try recorder.holders().map { $0.line + "\n" }.joined().utf8)
+            return Array(try recorder.holders().map { record -> String in
+                var seen = record
+                if reader > 0 { seen.pid = PidNamespace.pid(record.pid, asSeenBy: reader) ?? 0 }
+                return seen.line + "\n"
+            }.joined().utf8)
         case .generation:
             return line("\(try recorder.snapshot().generation)")
         case .state:

@@ -174,7 +174,7 @@ struct Hold: ParsableCommand {
         guard isatty(STDERR_FILENO) == 1, let owner = readValue(location.path("owner")), !owner.isEmpty else { return }
         let holder = (readValue(location.path("holders")) ?? "").split(separator: "\n").first.flatMap(HandleRecord.init(line:))
         printError("recorderfs: waiting for \(location.name), held by \(owner.dropLast())"
-                   + (holder.map { " (pid \($0.pid))" } ?? "") + "…")
+                   + (holder.flatMap { $0.pid == 0 ? nil : " (pid \($0.pid))" } ?? "") + "…")
     }
 
     private func outsideHolder(_ location: RecorderLocation) -> FlockHolder? {

@@ -74,15 +74,29 @@ struct StatusReport: Encodable {
     /// A line of `holders`.
     struct Holder: Encodable {
         var name: String
-        var pid: Int32
+        /// nil (null) when the holder is outside the reader's pid namespace.
+        var pid: Int32?
         var uid: UInt32
         var count: Int
         /// RFC 3339, UTC, as `holders` shows it.
         var since: String
 
+        enum CodingKeys: String, CodingKey {
+            case name, pid, uid, count, since
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(name, forKey: .name)
+            try container.encode(pid, forKey: .pid)
+            try container.encode(uid, forKey: .uid)
+            try container.encode(count, forKey: .count)
+            try container.encode(since, forKey: .since)
+        }
+
         init(_ record: HandleRecord) {
             name = record.name.value
-            pid = record.pid
+            pid = record.pid == 0 ? nil : record.pid
             uid = record.uid
             count = record.count
             since = HandleRecord.rfc3339(record.since)

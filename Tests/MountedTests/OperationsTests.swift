@@ -281,11 +281,21 @@ extension Mounted {
                 let lines = finished.stdout.split(separator: "\n")
                 #expect(lines.contains("hold: Boxed"), "\(finished)")
                 #expect(lines.contains("shell: Shell"), "\(finished)")
-                #expect(lines.contains { $0.hasPrefix("holders: Shell pid=") }, "\(finished)")
+                // Issue G: the pid as the container's pid namespace sees it (the shell is its pid 1).
+                #expect(lines.contains { $0.hasPrefix("holders: Shell pid=1 uid=0 count=1 since=") }, "\(finished)")
                 #expect(lines.contains("after: 0"), "\(finished)")
                 // status, given the recorder directory: one row, held by Shell.
                 #expect(lines.contains { $0.hasPrefix("status: sr0 ") && $0.contains(" Shell ") }, "\(finished)")
                 try expectFree(recorder)
+
+                // A holder outside the container: invisible there, `pid=-`; outside, its pid.
+                let agent = try recorder.workspace.agent()
+                _ = try agent.hold(recorder.path("acquire"), "Outside")
+                let look = "read -r h </recorders/sr0/holders; echo \"holders: $h\""
+                let boxed = try run(["unshare", "--mount", "--pid", "--fork", "/bin/sh", "-c", outside, "sh",
+                                     recorder.mountPoint, root, recorder.device, look])
+                #expect(boxed.stdout.hasPrefix("holders: Outside pid=- uid=0 count=1 since="), "\(boxed)")
+                #expect(try recorder.cat("holders").hasPrefix("Outside pid=\(agent.pid) uid=0 count=1 since="))
             }
         }
     }

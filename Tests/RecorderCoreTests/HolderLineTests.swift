@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import RecorderCore
 
@@ -30,5 +33,26 @@ struct HolderLineTests {
                      "a/b pid=1 uid=0 count=1 since=2026-11-25T15:02:51Z", "MyApp pid=x uid=0 count=1 since=2026-11-25T15:02:51Z"] {
             #expect(HandleRecord(line: line) == nil, "\(line)")
         }
+    }
+}
+
+/// Issue G: `holders` read in another pid namespace.
+@Suite("Pids across pid namespaces")
+struct PidNamespaceTests {
+    @Test func aHolderOutsideTheReadersNamespaceIsPidDash() throws {
+        let record = HandleRecord(name: try ClientName("Outside"), pid: 0, uid: 0, count: 1, since: 1_796_175_000)
+        #expect(record.line == "Outside pid=- uid=0 count=1 since=2026-12-02T01:30:00Z")
+        #expect(HandleRecord(line: record.line) == record)
+    }
+
+    @Test func theNSpidLine() {
+        #expect(PidNamespace.nsPIDs(inStatus: "Name:\tsh\nTgid:\t4242\nNSpid:\t4242\t1\nNSpgid:\t4242\t1\n") == [4242, 1])
+        #expect(PidNamespace.nsPIDs(inStatus: "Name:\tsh\nNSpid:\t77\n") == [77])
+        #expect(PidNamespace.nsPIDs(inStatus: "Name:\tsh\n") == nil)
+    }
+
+    @Test func aReaderInTheDaemonsNamespaceSeesThePidAsItIs() {
+        let me = getpid()
+        #expect(PidNamespace.pid(me, asSeenBy: me) == me)
     }
 }

@@ -3,10 +3,12 @@
 
 // The kernel's and glibc's own definitions of what recorderfs asks of Linux,
 // so that no number or layout is typed in by hand: loop devices (the virtual
-// recorder), CD-ROM ioctls (the tray), device numbers, and posix_spawn's
+// recorder), CD-ROM ioctls (the tray), device numbers, pid namespaces
+// (NS_GET_PARENT, for `holders` read in a container), and posix_spawn's
 // SETSID flag (a GNU extension).
 #include <linux/cdrom.h>
 #include <linux/loop.h>
+#include <linux/nsfs.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 
@@ -20,6 +22,7 @@ static const unsigned long RFS_LOOP_CTL_GET_FREE = LOOP_CTL_GET_FREE;
 static const unsigned long RFS_LOOP_CONFIGURE = LOOP_CONFIGURE;
 static const unsigned long RFS_CDROMEJECT = CDROMEJECT;
 static const unsigned long RFS_CDROMCLOSETRAY = CDROMCLOSETRAY;
+static const unsigned long RFS_NS_GET_PARENT = NS_GET_PARENT;
 
 // POSIX_SPAWN_SETSID, which <spawn.h> shows only under _GNU_SOURCE (set
 // for CLinux.c alone: the header is shared with Swift's view of glibc).
