@@ -240,8 +240,11 @@ extension Mounted {
             }
         }
 
-        @Test("a container with only the binary: hold, the shell protocol, through bind mounts of sr0 and its node")
-        func container() throws {
+        @Test("a container with only the binary: hold, status, the shell protocol and holders' pids, through bind mounts of sr0 and its node",
+              arguments: [false, true])
+        func container(userNamespace: Bool) throws {
+            // With a user namespace (root mapped to root), as unprivileged container runtimes make.
+            let unshare = ["unshare"] + (userNamespace ? ["--user", "--map-root-user"] : []) + ["--mount", "--pid", "--fork"]
             try withRecorder { recorder in
                 let root = try recorder.workspace.directory("container")
                 let binary = releaseBinary ?? MountEnvironment.binary
@@ -275,7 +278,7 @@ extension Mounted {
                     mount -t proc proc "$2/proc"
                     exec chroot "$2" /bin/sh -c "$4"
                     """
-                let finished = try run(["unshare", "--mount", "--pid", "--fork", "/bin/sh", "-c", outside, "sh",
+                let finished = try run(unshare + ["/bin/sh", "-c", outside, "sh",
                                         recorder.mountPoint, root, recorder.device, inside])
                 #expect(finished.status == 0, "\(finished)")
                 let lines = finished.stdout.split(separator: "\n")
@@ -292,7 +295,7 @@ extension Mounted {
                 let agent = try recorder.workspace.agent()
                 _ = try agent.hold(recorder.path("acquire"), "Outside")
                 let look = "read -r h </recorders/sr0/holders; echo \"holders: $h\""
-                let boxed = try run(["unshare", "--mount", "--pid", "--fork", "/bin/sh", "-c", outside, "sh",
+                let boxed = try run(unshare + ["/bin/sh", "-c", outside, "sh",
                                      recorder.mountPoint, root, recorder.device, look])
                 #expect(boxed.stdout.hasPrefix("holders: Outside pid=- uid=0 count=1 since="), "\(boxed)")
                 #expect(try recorder.cat("holders").hasPrefix("Outside pid=\(agent.pid) uid=0 count=1 since="))
