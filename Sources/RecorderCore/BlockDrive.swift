@@ -68,8 +68,8 @@ public final class BlockDrive: Drive {
     /// SYSFS/dev/block/MAJOR:MINOR.
     private let sysfsDirectory: String?
     private let polling: MediaPolling?
-    /// SYSFS/dev/block/MAJOR:MINOR/uevent as a C string, unless --no-quiet.
-    private let uevent: [CChar]?
+    /// SYSFS/dev/block/MAJOR:MINOR/uevent, unless --no-quiet.
+    private let uevent: String?
     /// `uevent`, open once the first re-probe wrote to it.
     private let ueventDescriptor = Mutex<Int32?>(nil)
     private let logger: Logger
@@ -84,11 +84,15 @@ public final class BlockDrive: Drive {
         self.logger = logger
         pinned = PinnedNode(path: node).flatMap { $0.type == S_IFBLK ? $0 : nil }
         device = pinned?.device
-        genericNode = settings.genericNode ?? pinned.flatMap { _ in Udev()?.blockDevice(node: node)?.genericNode }
-        pinnedGeneric = genericNode.flatMap(PinnedNode.init(path:))
+        // The node udev names is claimed only where it exists (a container
+        // may be given the block node alone); a node given is always claimed.
+        let generic = settings.genericNode ?? pinned.flatMap { _ in Udev()?.blockDevice(node: node)?.genericNode }
+            .flatMap { PinnedNode(path: $0) == nil ? nil : $0 }
+        genericNode = generic
+        pinnedGeneric = generic.flatMap(PinnedNode.init(path:))
         sysfsDirectory = device.map { "\(settings.sysfs)/dev/block/\(Self.numbers($0))" }
         polling = settings.quiet ? sysfsDirectory.map { MediaPolling(directory: $0, records: settings.pollingRecords) } : nil
-        uevent = settings.quiet ? sysfsDirectory.map { Array("\($0)/uevent".utf8CString) } : nil
+        uevent = settings.quiet ? sysfsDirectory.map { "\($0)/uevent" } : nil
     }
 
     deinit {
@@ -217,14 +221,16 @@ public final class BlockDrive: Drive {
     /// `flock`) go before it refuses: 100 ms.
     public static let transientHolderNanoseconds: Int64 = 100_000_000
 
-    /// Lets the generic node go, then the block node; media polling resumes.
+    /// Media polling resumes, then the generic node is let go, then the
+    /// block node: the reverse of the claim (so no next claim can find the
+    /// drive free and still paused by this one).
     public func unclaim() {
         let descriptors = claimDescriptors.withLock { held in
             defer { held = [] }
             return held
         }
-        for descriptor in descriptors.reversed() { try? descriptor.close() }
         polling?.resume()
+        for descriptor in descriptors.reversed() { try? descriptor.close() }
     }
 
     /// Writes `change` to the block device's `uevent`: the kernel sends a
@@ -238,10 +244,8 @@ public final class BlockDrive: Drive {
             for attempt in 0..<2 {
                 if held == nil || attempt == 1 {
                     if let old = held { close(old) }
-                    let descriptor = uevent.withUnsafeBufferPointer { path in
-                        retryingEINTR { Glibc.open(path.baseAddress!, O_WRONLY | O_CLOEXEC) }
-                    }
-                    held = descriptor >= 0 ? descriptor : nil
+                    // A regular file, not through a symlink: nothing else is ever written.
+                    held = try? openRegularFile(uevent, O_WRONLY)
                 }
                 guard let descriptor = held else { return -1 }
                 if "change".withCString({ pwrite(descriptor, $0, 6, 0) }) == 6 { return 6 }

@@ -30,20 +30,46 @@ public func readFile(_ path: String) throws(Errno) -> String {
     return String(decoding: result, as: UTF8.self)
 }
 
-/// Writes `text` to an existing file in one write(2), as sysfs attributes
-/// want (no O_CREAT; O_TRUNC, as a shell's `>` does).
+/// Writes `text` to an existing regular file in one write(2), as sysfs
+/// attributes want (no O_CREAT; O_TRUNC, as a shell's `>` does). The last
+/// component must not be a symlink, and the file must be a regular file: a
+/// path under a directory another user can write to (a test's sysfs) must
+/// never lead the daemon to write elsewhere.
 public func writeFile(_ path: String, _ text: String) throws(Errno) {
-    let descriptor: FileDescriptor
+    let descriptor = try openRegularFile(path, O_WRONLY | O_TRUNC)
+    defer { close(descriptor) }
     do {
-        descriptor = try FileDescriptor.open(FilePath(path), .writeOnly, options: [.closeOnExec, .truncate], retryOnInterrupt: true)
+        _ = try FileDescriptor(rawValue: descriptor).writeAll(Array(text.utf8))
     } catch {
         throw error as! Errno
     }
-    defer { try? descriptor.close() }
-    do {
-        _ = try descriptor.writeAll(Array(text.utf8))
-    } catch {
-        throw error as! Errno
+}
+
+/// Opens a regular file without following a symlink in its last component
+/// (and without blocking on a FIFO): the descriptor, close-on-exec.
+public func openRegularFile(_ path: String, _ flags: Int32, mode: mode_t = 0) throws(Errno) -> Int32 {
+    let descriptor = open(path, flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, mode)
+    guard descriptor >= 0 else { throw Errno(rawValue: errno) }
+    guard let status = FileStatus(descriptor: descriptor), status.type == S_IFREG else {
+        close(descriptor)
+        throw Errno.invalidArgument
+    }
+    return descriptor
+}
+
+/// Reads a whole small file from an open descriptor, from offset 0.
+public func readAll(_ descriptor: Int32) -> String? {
+    var result: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    var offset: off_t = 0
+    while true {
+        let count = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, offset) }
+        if count < 0 && errno == EINTR { continue }
+        guard count >= 0 else { return nil }
+        if count == 0 { return String(decoding: result, as: UTF8.self) }
+        result.append(contentsOf: buffer[0..<count])
+        offset += off_t(count)
+        if result.count > 65536 { return nil }
     }
 }
 

@@ -41,8 +41,11 @@ public struct FlockHolder: Equatable, Sendable, CustomStringConvertible {
     static func holder(device: UInt64, inode: UInt64, exclusiveOnly: Bool) -> FlockHolder? {
         guard let table = try? readFile("/proc/locks") else { return nil }
         guard let pid = holderPID(inLocks: table, device: device, inode: inode, exclusiveOnly: exclusiveOnly) else { return nil }
+        // A process names itself (prctl): control characters are shown as "?".
         let command = (try? readFile("/proc/\(pid)/comm")).map { text in
-            String(text.prefix { $0 != "\n" })
+            String(String.UnicodeScalarView(text.prefix { $0 != "\n" }.unicodeScalars.map {
+                $0.value < 0x20 || $0.value == 0x7f ? "?" : $0
+            }))
         }
         return FlockHolder(pid: pid, command: command?.isEmpty == false ? command : nil)
     }

@@ -61,31 +61,35 @@ public final class MediaPolling: Sendable {
     }
 
     /// Turns polling off (writes 0), once the interval it had is recorded.
-    /// A device that refuses the attribute is remembered, and never asked again.
+    /// A device that refuses the attribute is remembered, and never asked
+    /// again. A record a killed daemon left for this attribute is adopted:
+    /// its interval is the one to write back.
     @discardableResult
     public func pause() -> Outcome {
         if unsupported.load(ordering: .relaxed) { return .nothingToPause }
         return paused.withLock { paused -> Outcome in
             guard paused == nil else { return .nothingToPause }
-            guard let current = try? readFile(attribute) else {
+            guard let current = Self.read(attribute) else {
                 unsupported.store(true, ordering: .relaxed)
                 return .nothingToPause
             }
-            var interval = current.trimmingNewline
-            guard Int(interval) != nil, interval != "0" else { return .nothingToPause }
+            guard Int(current) != nil else { return .nothingToPause }
+            var interval = current
             var held: Int32?
             if let record {
                 makeDirectories(String(record[..<record.lastIndex(of: "/")!]))
-                let descriptor = open(record, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-                if descriptor >= 0 {
-                    guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
-                        close(descriptor)
-                        return .pausedElsewhere
-                    }
+                switch Self.lock(record: record, create: current != "0") {
+                case .busy:
+                    return .pausedElsewhere
+                case .unavailable:
+                    break
+                case .held(let descriptor):
                     held = descriptor
-                    if let left = (try? readFile(record)).flatMap(Self.parse), left.attribute == attribute {
-                        // A record a killed daemon left: its interval is the one to restore.
+                    if let left = readAll(descriptor).flatMap(Self.parse), left.attribute == attribute {
                         interval = left.interval
+                    } else if current == "0" {
+                        drop(held)
+                        return .nothingToPause
                     } else {
                         let text = Array("\(attribute)\n\(interval)\n".utf8)
                         let written = text.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
@@ -94,19 +98,26 @@ public final class MediaPolling: Sendable {
                             drop(held)
                             return .failed(reason)
                         }
+                        ftruncate(descriptor, off_t(text.count))
                     }
                 }
+            }
+            if interval == "0" {
+                drop(held)
+                return .nothingToPause
             }
             do {
                 try writeFile(attribute, "0\n")
             } catch {
-                drop(held)
                 switch error {
-                case .operationNotSupportedByDevice, .invalidArgument, .noSuchFileOrDirectory, .permissionDenied, .notPermitted,
-                     .readOnlyFileSystem:
+                case .operationNotSupportedByDevice, .invalidArgument, .noSuchFileOrDirectory, .permissionDenied,
+                     .notPermitted, .readOnlyFileSystem, .tooManySymbolicLinkLevels:
+                    // Refused for good; a leftover record keeps its interval for a later daemon.
+                    if held != nil, current == "0" { close(held!) } else { drop(held) }
                     unsupported.store(true, ordering: .relaxed)
                     return .nothingToPause
                 default:
+                    drop(held)
                     return .failed("cannot write \(attribute): \(error)")
                 }
             }
@@ -133,11 +144,49 @@ public final class MediaPolling: Sendable {
     /// Whether polling is paused by this daemon now.
     public var isPaused: Bool { paused.withLock { $0 != nil } }
 
+    /// The attribute's value without its newline; nil when it cannot be read
+    /// (a symlink, a FIFO or anything but a regular file is not read).
+    static func read(_ path: String) -> String? {
+        guard let descriptor = try? openRegularFile(path, O_RDONLY) else { return nil }
+        defer { close(descriptor) }
+        return readAll(descriptor)?.trimmingNewline
+    }
+
+    enum RecordLock {
+        /// Open and flock'ed, and still the file the path names.
+        case held(Int32)
+        /// A live daemon holds it (or it changed under us).
+        case busy
+        /// Not there, or not a regular file.
+        case unavailable
+    }
+
+    /// Opens and flocks a record, the lock-file way: after the flock the
+    /// path must still name the same file (a daemon that resumed may have
+    /// unlinked it, and another made a new one at the same path).
+    static func lock(record path: String, create: Bool) -> RecordLock {
+        guard let descriptor = try? openRegularFile(path, O_RDWR | (create ? O_CREAT : 0), mode: 0o600) else {
+            return .unavailable
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            return .busy
+        }
+        var named = stat()
+        guard let locked = FileStatus(descriptor: descriptor), lstat(path, &named) == 0,
+              UInt64(named.st_dev) == locked.device, UInt64(named.st_ino) == locked.inode else {
+            close(descriptor)
+            return .busy
+        }
+        return .held(descriptor)
+    }
+
     /// Restores the intervals that daemons which are gone left in `records`
-    /// (records flock'ed by a live daemon are left alone). Returns the
-    /// attributes restored.
+    /// for attributes under `sysfs` (records flock'ed by a live daemon, and
+    /// those of other sysfs roots, are left alone). Returns the attributes
+    /// restored.
     @discardableResult
-    public static func restoreLeftovers(in records: String = recordDirectory) -> [String] {
+    public static func restoreLeftovers(in records: String = recordDirectory, sysfs: String = "/sys") -> [String] {
         guard let directory = opendir(records) else { return [] }
         var names: [String] = []
         while let entry = readdir(directory) {
@@ -145,18 +194,23 @@ public final class MediaPolling: Sendable {
             if name != "." && name != ".." { names.append(name) }
         }
         closedir(directory)
+        let root = (sysfs.hasSuffix("/") ? String(sysfs.dropLast()) : sysfs) + "/dev/block/"
         var restored: [String] = []
         for name in names {
             let path = "\(records)/\(name)"
-            let descriptor = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
-            guard descriptor >= 0 else { continue }
+            guard case .held(let descriptor) = lock(record: path, create: false) else { continue }
             defer { close(descriptor) }
-            guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { continue }
-            // Only a record whose name matches its attribute: nothing else is ever written to.
-            if let entry = (try? readFile(path)).flatMap(parse), recordName(entry.attribute) == name,
-               entry.attribute.hasSuffix("/events_poll_msecs") {
-                if (try? writeFile(entry.attribute, entry.interval + "\n")) != nil { restored.append(entry.attribute) }
+            // Only a record whose name is its attribute's, an events_poll_msecs under this sysfs.
+            // Only a record whose name is its attribute's, an events_poll_msecs;
+            // anything else there is no record, and goes.
+            guard let entry = readAll(descriptor).flatMap(parse), recordName(entry.attribute) == name,
+                  entry.attribute.hasSuffix("/events_poll_msecs"), !entry.attribute.split(separator: "/").contains("..") else {
+                unlink(path)
+                continue
             }
+            // Another sysfs root's (a test's) waits for a daemon of that root.
+            guard entry.attribute.hasPrefix(root) else { continue }
+            if (try? writeFile(entry.attribute, entry.interval + "\n")) != nil { restored.append(entry.attribute) }
             unlink(path)
         }
         return restored

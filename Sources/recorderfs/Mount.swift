@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import CLinux
 import Logging
 import RecorderCore
 import RecorderFUSE
@@ -111,7 +112,6 @@ struct Mount: ParsableCommand {
         let mountPoint = normalizedMountPoint(givenMountPoint)
         // A node is opened again at each claim: relative to where it was given.
         let devices = self.devices.map { DeviceSpec(name: $0.name, path: absolutePath($0.path), sg: $0.sg.map(absolutePath)) }
-        let sysfs = absolutePath(self.sysfs)
         if ReadinessPipe.inherited != nil { chdir("/") }
 
         // One check-and-mount at a time on a mountpoint: of several mounts
@@ -131,20 +131,44 @@ struct Mount: ParsableCommand {
                 throw Failure("--device \(first.name)=\(first.path) and --device \(given.name)=\(given.path) are the same device.")
             }
             seen[status.deviceNumber] = given
-            if let sg = device.sg {
-                guard let generic = FileStatus(path: sg) else {
-                    throw Failure("cannot use \(given.sg!) as the SCSI generic node of \(device.name): \(errorText(errno)).")
+        }
+        // A SCSI generic node is one (character major 21), or a block device
+        // standing in for one (the tests' loop devices), and no recorder's
+        // node but its own.
+        var genericSeen: [UInt64: String] = [:]
+        for (device, given) in zip(devices, self.devices) {
+            guard let sg = device.sg else { continue }
+            func refuse(_ why: String) -> Failure {
+                Failure("cannot use \(given.sg!) as the SCSI generic node of \(device.name): \(why).")
+            }
+            guard let generic = FileStatus(path: sg) else { throw refuse(errorText(errno)) }
+            if generic.isCharacterDevice {
+                guard rfs_major(dev_t(generic.deviceNumber)) == RFS_SCSI_GENERIC_MAJOR else {
+                    throw refuse("it is not a SCSI generic node (major \(RFS_SCSI_GENERIC_MAJOR))")
                 }
-                guard generic.isCharacterDevice || generic.isBlockDevice else {
-                    throw Failure("cannot use \(given.sg!) as the SCSI generic node of \(device.name): it is not a device node.")
+            } else if generic.isBlockDevice {
+                if let other = seen[generic.deviceNumber] {
+                    throw refuse(other.name == given.name ? "it is the block device itself" : "it is the device of \(other.name)")
                 }
-                guard !(generic.isBlockDevice && generic.deviceNumber == status.deviceNumber) else {
-                    throw Failure("--device \(given.name): the SCSI generic node \(given.sg!) is the block device itself.")
+            } else {
+                throw refuse("it is not a device node")
+            }
+            let key = generic.deviceNumber | (generic.isCharacterDevice ? 1 << 63 : 0)
+            if let other = genericSeen[key] { throw refuse("it is the SCSI generic node of \(other) too") }
+            genericSeen[key] = device.name
+        }
+        let sysfs = absolutePath(self.sysfs)
+        if sysfs != "/sys" {
+            // Written to as root: nobody else may be able to swap what is in it.
+            for directory in [sysfs, sysfs + "/dev", sysfs + "/dev/block"] {
+                guard let status = FileStatus(path: directory) else { continue }
+                guard status.isDirectory, status.owner == geteuid(), status.mode & 0o022 == 0 else {
+                    throw Failure("--sysfs \(self.sysfs): \(directory) must be a directory of this user that no one else can write to.")
                 }
             }
         }
         if !noQuiet {
-            for attribute in MediaPolling.restoreLeftovers() {
+            for attribute in MediaPolling.restoreLeftovers(sysfs: sysfs) {
                 logger.notice("media polling restored after a daemon that is gone", metadata: ["attribute": "\(attribute)"])
             }
         }

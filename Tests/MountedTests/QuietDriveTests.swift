@@ -96,7 +96,7 @@ extension Mounted {
             }
         }
 
-        @Test("--device NAME=PATH,sg=SGPATH with an SGPATH that is no device node fails with one sentence")
+        @Test("--device NAME=PATH,sg=SGPATH: no device node, no SCSI generic node, another recorder's node, a shared one, and a --sysfs others can write: one sentence each")
         func genericNodeMustBeADevice() throws {
             try withWorkspace { workspace in
                 let block = try workspace.loopDevice()
@@ -111,6 +111,26 @@ extension Mounted {
                                        "--device", "sr0=\(block),sg=\(workspace.path)/none"], within: .seconds(10))
                 expectOneSentence(missing)
                 #expect(missing.stderr.contains("No such file or directory"), "\(missing)")
+                // A character device that is no SCSI generic node, another recorder's node, a shared sg node.
+                let other = try workspace.loopDevice()
+                let third = try workspace.loopDevice()
+                for (devices, message) in [
+                    (["sr0=\(block),sg=/dev/null"], "cannot use /dev/null as the SCSI generic node of sr0: it is not a SCSI generic node (major 21)."),
+                    (["sr0=\(block),sg=\(other)", "sr1=\(other)"], "cannot use \(other) as the SCSI generic node of sr0: it is the device of sr1."),
+                    (["sr0=\(block),sg=\(third)", "sr1=\(other),sg=\(third)"], "cannot use \(third) as the SCSI generic node of sr1: it is the SCSI generic node of sr0 too."),
+                ] {
+                    let refused = try run([MountEnvironment.binary, "mount", mountPoint, "--no-discover"]
+                                          + devices.flatMap { ["--device", $0] }, within: .seconds(10))
+                    expectOneSentence(refused)
+                    #expect(refused.stderr == "recorderfs: \(message)\n", "\(refused)")
+                }
+                // A --sysfs others can write to: the daemon would write there as root.
+                let open = try workspace.directory("open-sysfs")
+                chmod(open, 0o777)
+                let careless = try run([MountEnvironment.binary, "mount", mountPoint, "--no-discover", "--device", "sr0=\(block)",
+                                        "--sysfs", open], within: .seconds(10))
+                expectOneSentence(careless)
+                #expect(careless.stderr.contains("must be a directory of this user that no one else can write to"), "\(careless)")
                 #expect(mounts(at: mountPoint).isEmpty)
             }
         }

@@ -13,6 +13,7 @@ struct MediaPollingTests {
     /// records directory.
     final class Scratch {
         let root: String
+        var sysfs: String { "\(root)/sys" }
         var device: String { "\(root)/sys/dev/block/11:0" }
         var records: String { "\(root)/run/polling" }
         var attribute: String { "\(device)/events_poll_msecs" }
@@ -70,9 +71,9 @@ struct MediaPollingTests {
         let first = MediaPolling(directory: scratch.device, records: scratch.records)
         let second = MediaPolling(directory: scratch.device, records: scratch.records)
         #expect(first.pause() == .paused("-1"))
-        #expect(MediaPolling.restoreLeftovers(in: scratch.records) == [])
-        // It shows 0: nothing to pause.
-        #expect(second.pause() == .nothingToPause)
+        #expect(MediaPolling.restoreLeftovers(in: scratch.records, sysfs: scratch.sysfs) == [])
+        // It shows 0, and the first daemon's record is locked: paused elsewhere.
+        #expect(second.pause() == .pausedElsewhere)
         // Someone sets it meanwhile: the record is the first daemon's still.
         try Data("500\n".utf8).write(to: URL(fileURLWithPath: scratch.attribute))
         #expect(second.pause() == .pausedElsewhere)
@@ -92,9 +93,45 @@ struct MediaPollingTests {
         let name = MediaPolling.recordName(scratch.attribute)
         try Data("\(scratch.attribute)\n2000\n".utf8).write(to: URL(fileURLWithPath: "\(scratch.records)/\(name)"))
         try Data("\(scratch.attribute)\n5\n".utf8).write(to: URL(fileURLWithPath: "\(scratch.records)/forged"))
-        #expect(MediaPolling.restoreLeftovers(in: scratch.records) == [scratch.attribute])
+        #expect(MediaPolling.restoreLeftovers(in: scratch.records, sysfs: scratch.sysfs) == [scratch.attribute])
         #expect(scratch.value() == "2000\n")
         #expect(scratch.recordFiles().isEmpty)
+    }
+
+    /// Nothing is ever written through a symlink, nor to what is not a
+    /// regular file: an attribute swapped for a link to another file leaves
+    /// that file as it was (the daemon writes as root).
+    @Test func aSymlinkedAttributeIsNeverWritten() throws {
+        let scratch = try Scratch(interval: nil)
+        let victim = "\(scratch.root)/victim"
+        try Data("precious\n".utf8).write(to: URL(fileURLWithPath: victim))
+        try FileManager.default.createSymbolicLink(atPath: scratch.attribute, withDestinationPath: victim)
+        let polling = MediaPolling(directory: scratch.device, records: scratch.records)
+        #expect(polling.pause() == .nothingToPause)
+        polling.resume()
+        // A record that names it, as a killed daemon's would.
+        try FileManager.default.createDirectory(atPath: scratch.records, withIntermediateDirectories: true)
+        let name = MediaPolling.recordName(scratch.attribute)
+        try Data("\(scratch.attribute)\n4242\n".utf8).write(to: URL(fileURLWithPath: "\(scratch.records)/\(name)"))
+        #expect(MediaPolling.restoreLeftovers(in: scratch.records, sysfs: scratch.sysfs) == [])
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
+    }
+
+    /// At a start, only the records of attributes under this daemon's sysfs
+    /// are restored; those of another root stay for their own daemon; a FIFO
+    /// among them neither blocks nor is read.
+    @Test func onlyRecordsOfThisSysfsAreRestored() throws {
+        let scratch = try Scratch(interval: "0\n")
+        try FileManager.default.createDirectory(atPath: scratch.records, withIntermediateDirectories: true)
+        let name = MediaPolling.recordName(scratch.attribute)
+        try Data("\(scratch.attribute)\n2000\n".utf8).write(to: URL(fileURLWithPath: "\(scratch.records)/\(name)"))
+        #expect(mkfifo("\(scratch.records)/fifo", 0o600) == 0)
+        #expect(MediaPolling.restoreLeftovers(in: scratch.records, sysfs: "/sys") == [])
+        #expect(scratch.value() == "0\n")
+        #expect(Set(scratch.recordFiles()) == [name, "fifo"])
+        #expect(MediaPolling.restoreLeftovers(in: scratch.records, sysfs: scratch.sysfs) == [scratch.attribute])
+        #expect(scratch.value() == "2000\n")
+        #expect(scratch.recordFiles() == ["fifo"])
     }
 
     /// A pause that finds a dead daemon's record (not restored yet, and
@@ -102,6 +139,24 @@ struct MediaPollingTests {
     /// one from before any pause.
     @Test func aPauseOverADeadDaemonsRecordKeepsItsInterval() throws {
         let scratch = try Scratch(interval: "1000\n")
+        try FileManager.default.createDirectory(atPath: scratch.records, withIntermediateDirectories: true)
+        let name = MediaPolling.recordName(scratch.attribute)
+        try Data("\(scratch.attribute)\n2000\n".utf8).write(to: URL(fileURLWithPath: "\(scratch.records)/\(name)"))
+        let polling = MediaPolling(directory: scratch.device, records: scratch.records)
+        #expect(polling.pause() == .paused("2000"))
+        #expect(scratch.value() == "0\n")
+        polling.resume()
+        #expect(scratch.value() == "2000\n")
+        #expect(scratch.recordFiles().isEmpty)
+    }
+}
+
+extension MediaPollingTests {
+    /// A daemon killed while another ran: the running one finds the drive at
+    /// 0 and adopts the dead one's record at its next lock, so the interval
+    /// comes back at that release.
+    @Test func aRecordLeftAtZeroIsAdoptedByTheNextPause() throws {
+        let scratch = try Scratch(interval: "0\n")
         try FileManager.default.createDirectory(atPath: scratch.records, withIntermediateDirectories: true)
         let name = MediaPolling.recordName(scratch.attribute)
         try Data("\(scratch.attribute)\n2000\n".utf8).write(to: URL(fileURLWithPath: "\(scratch.records)/\(name)"))

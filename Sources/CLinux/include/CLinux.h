@@ -8,6 +8,7 @@
 // SETSID flag (a GNU extension).
 #include <linux/cdrom.h>
 #include <linux/loop.h>
+#include <linux/major.h>
 #include <linux/nsfs.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -23,6 +24,9 @@ static const unsigned long RFS_LOOP_CONFIGURE = LOOP_CONFIGURE;
 static const unsigned long RFS_CDROMEJECT = CDROMEJECT;
 static const unsigned long RFS_CDROMCLOSETRAY = CDROMCLOSETRAY;
 static const unsigned long RFS_NS_GET_PARENT = NS_GET_PARENT;
+
+// The major number of SCSI generic nodes (/dev/sg*).
+static const unsigned int RFS_SCSI_GENERIC_MAJOR = SCSI_GENERIC_MAJOR;
 
 // POSIX_SPAWN_SETSID, which <spawn.h> shows only under _GNU_SOURCE (set
 // for CLinux.c alone: the header is shared with Swift's view of glibc).
