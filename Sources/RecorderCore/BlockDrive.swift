@@ -147,6 +147,8 @@ public final class BlockDrive: Drive {
         defer { waiting.withLock { $0 = nil } }
         var descriptors = [try claim(node, pinned, exclusive: exclusive, deadline: deadline)]
         if let genericNode {
+            // Whom the claim waits for is now the generic node's holder, if anyone.
+            waiting.withLock { $0 = nil }
             do {
                 descriptors.append(try claim(genericNode, pinnedGeneric, exclusive: exclusive, deadline: deadline))
             } catch {
