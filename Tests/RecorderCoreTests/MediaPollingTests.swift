@@ -26,6 +26,14 @@ struct MediaPollingTests {
 
         func value() -> String? { try? String(contentsOfFile: attribute, encoding: .utf8) }
 
+        /// A record as a killed daemon leaves it, named `name` (by default
+        /// the attribute's), that `interval` is to be written back.
+        func leaveRecord(_ interval: String, named name: String? = nil) throws {
+            try FileManager.default.createDirectory(atPath: records, withIntermediateDirectories: true)
+            let file = "\(records)/\(name ?? MediaPolling.recordName(attribute))"
+            try Data("\(attribute)\n\(interval)\n".utf8).write(to: URL(fileURLWithPath: file))
+        }
+
         func recordFiles() -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: records)) ?? [] }
 
         deinit { try? FileManager.default.removeItem(atPath: root) }
@@ -89,10 +97,8 @@ struct MediaPollingTests {
     /// is not its attribute's is removed without writing anything.
     @Test func aKilledDaemonsPauseIsRestoredAtTheNextStart() throws {
         let scratch = try Scratch(interval: "0\n")
-        try FileManager.default.createDirectory(atPath: scratch.records, withIntermediateDirectories: true)
-        let name = MediaPolling.recordName(scratch.attribute)
-        try Data("\(scratch.attribute)\n2000\n".utf8).write(to: URL(fileURLWithPath: "\(scratch.records)/\(name)"))
-        try Data("\(scratch.attribute)\n5\n".utf8).write(to: URL(fileURLWithPath: "\(scratch.records)/forged"))
+        try scratch.leaveRecord("2000")
+        try scratch.leaveRecord("5", named: "forged")
         #expect(MediaPolling.restoreLeftovers(in: scratch.records, sysfs: scratch.sysfs) == [scratch.attribute])
         #expect(scratch.value() == "2000\n")
         #expect(scratch.recordFiles().isEmpty)
@@ -110,9 +116,7 @@ struct MediaPollingTests {
         #expect(polling.pause() == .nothingToPause)
         polling.resume()
         // A record that names it, as a killed daemon's would.
-        try FileManager.default.createDirectory(atPath: scratch.records, withIntermediateDirectories: true)
-        let name = MediaPolling.recordName(scratch.attribute)
-        try Data("\(scratch.attribute)\n4242\n".utf8).write(to: URL(fileURLWithPath: "\(scratch.records)/\(name)"))
+        try scratch.leaveRecord("4242")
         #expect(MediaPolling.restoreLeftovers(in: scratch.records, sysfs: scratch.sysfs) == [])
         #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
     }
@@ -122,44 +126,25 @@ struct MediaPollingTests {
     /// among them neither blocks nor is read.
     @Test func onlyRecordsOfThisSysfsAreRestored() throws {
         let scratch = try Scratch(interval: "0\n")
-        try FileManager.default.createDirectory(atPath: scratch.records, withIntermediateDirectories: true)
-        let name = MediaPolling.recordName(scratch.attribute)
-        try Data("\(scratch.attribute)\n2000\n".utf8).write(to: URL(fileURLWithPath: "\(scratch.records)/\(name)"))
+        try scratch.leaveRecord("2000")
         #expect(mkfifo("\(scratch.records)/fifo", 0o600) == 0)
         #expect(MediaPolling.restoreLeftovers(in: scratch.records, sysfs: "/sys") == [])
         #expect(scratch.value() == "0\n")
-        #expect(Set(scratch.recordFiles()) == [name, "fifo"])
+        #expect(Set(scratch.recordFiles()) == [MediaPolling.recordName(scratch.attribute), "fifo"])
         #expect(MediaPolling.restoreLeftovers(in: scratch.records, sysfs: scratch.sysfs) == [scratch.attribute])
         #expect(scratch.value() == "2000\n")
         #expect(scratch.recordFiles() == ["fifo"])
     }
 
-    /// A pause that finds a dead daemon's record (not restored yet, and
-    /// polling set again by hand) keeps the recorded interval: that is the
-    /// one from before any pause.
-    @Test func aPauseOverADeadDaemonsRecordKeepsItsInterval() throws {
-        let scratch = try Scratch(interval: "1000\n")
-        try FileManager.default.createDirectory(atPath: scratch.records, withIntermediateDirectories: true)
-        let name = MediaPolling.recordName(scratch.attribute)
-        try Data("\(scratch.attribute)\n2000\n".utf8).write(to: URL(fileURLWithPath: "\(scratch.records)/\(name)"))
-        let polling = MediaPolling(directory: scratch.device, records: scratch.records)
-        #expect(polling.pause() == .paused("2000"))
-        #expect(scratch.value() == "0\n")
-        polling.resume()
-        #expect(scratch.value() == "2000\n")
-        #expect(scratch.recordFiles().isEmpty)
-    }
-}
-
-extension MediaPollingTests {
-    /// A daemon killed while another ran: the running one finds the drive at
-    /// 0 and adopts the dead one's record at its next lock, so the interval
-    /// comes back at that release.
-    @Test func aRecordLeftAtZeroIsAdoptedByTheNextPause() throws {
-        let scratch = try Scratch(interval: "0\n")
-        try FileManager.default.createDirectory(atPath: scratch.records, withIntermediateDirectories: true)
-        let name = MediaPolling.recordName(scratch.attribute)
-        try Data("\(scratch.attribute)\n2000\n".utf8).write(to: URL(fileURLWithPath: "\(scratch.records)/\(name)"))
+    /// A pause that finds a dead daemon's record (not restored yet) keeps
+    /// the recorded interval, the one from before any pause: whether polling
+    /// was set again by hand (1000) or is still the dead daemon's 0 (a
+    /// daemon killed while another ran: the running one adopts its record at
+    /// its next lock, so the interval comes back at that release).
+    @Test(arguments: ["1000\n", "0\n"])
+    func aPauseOverADeadDaemonsRecordKeepsItsInterval(current: String) throws {
+        let scratch = try Scratch(interval: current)
+        try scratch.leaveRecord("2000")
         let polling = MediaPolling(directory: scratch.device, records: scratch.records)
         #expect(polling.pause() == .paused("2000"))
         #expect(scratch.value() == "0\n")
