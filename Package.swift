@@ -87,6 +87,14 @@ let package = Package(
         ),
         // A real mount driven from other processes: needs root and /dev/fuse.
         .testTarget(
+            name: "CommandTests",
+            dependencies: [
+                "recorderfs",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(
             name: "MountedTests",
             dependencies: ["recorderfs"],
             // The python3 programs the tests run in other processes.

@@ -20,18 +20,58 @@ public struct MountTable: Sendable {
     }
 
     /// Parses mountinfo(5): `ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS] - TYPE SOURCE SUPER`.
+    /// It walks the bytes: the table is ASCII framing around escaped fields,
+    /// and `hold` reads it on every start (docs/operations.md, "Start-up").
     public init(parsing text: String) {
-        entries = text.split(separator: "\n").compactMap { line -> Entry? in
-            let fields = line.split(separator: " ", omittingEmptySubsequences: false)
-            guard fields.count >= 7, let dash = fields.firstIndex(of: "-"), dash + 2 < fields.count else { return nil }
-            let numbers = fields[2].split(separator: ":")
-            guard numbers.count == 2, let major = UInt64(numbers[0]), let minor = UInt64(numbers[1]) else { return nil }
-            return Entry(
-                device: deviceNumber(major: major, minor: minor),
-                mountPoint: Self.unescape(fields[4]),
-                fileSystemType: String(fields[dash + 1]),
-                source: Self.unescape(fields[dash + 2]))
+        var text = text
+        entries = text.withUTF8 { bytes in
+            var entries: [Entry] = []
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
+                if let entry = Self.entry(UnsafeBufferPointer(rebasing: bytes[start..<end])) { entries.append(entry) }
+                start = end + 1
+            }
+            return entries
         }
+    }
+
+    /// One line of mountinfo, its fields separated by single spaces.
+    static func entry(_ line: UnsafeBufferPointer<UInt8>) -> Entry? {
+        var ends: [Int] = []  // field N is line[(N == 0 ? 0 : ends[N - 1] + 1)..<ends[N]]
+        for index in 0...line.count where index == line.count || line[index] == UInt8(ascii: " ") {
+            ends.append(index)
+        }
+        func field(_ number: Int) -> UnsafeBufferPointer<UInt8> {
+            UnsafeBufferPointer(rebasing: line[(number == 0 ? 0 : ends[number - 1] + 1)..<ends[number]])
+        }
+        guard ends.count >= 7,
+              let dash = ends.indices.first(where: { field($0).elementsEqual(CollectionOfOne(UInt8(ascii: "-"))) }),
+              dash + 2 < ends.count else { return nil }
+        let numbers = field(2)
+        guard let colon = numbers.firstIndex(of: UInt8(ascii: ":")),
+              let major = decimal(UnsafeBufferPointer(rebasing: numbers[..<colon])),
+              let minor = decimal(UnsafeBufferPointer(rebasing: numbers[(colon + 1)...])) else { return nil }
+        return Entry(
+            device: deviceNumber(major: major, minor: minor),
+            mountPoint: unescape(field(4)),
+            fileSystemType: String(decoding: field(dash + 1), as: UTF8.self),
+            source: unescape(field(dash + 2)))
+    }
+
+    /// Digits only, at least one, no overflow.
+    static func decimal(_ digits: UnsafeBufferPointer<UInt8>) -> UInt64? {
+        guard !digits.isEmpty else { return nil }
+        var value: UInt64 = 0
+        for digit in digits {
+            guard digit >= UInt8(ascii: "0") && digit <= UInt8(ascii: "9") else { return nil }
+            let (times, overflow) = value.multipliedReportingOverflow(by: 10)
+            let (sum, carry) = times.addingReportingOverflow(UInt64(digit - UInt8(ascii: "0")))
+            guard !overflow && !carry else { return nil }
+            value = sum
+        }
+        return value
     }
 
     /// Mount points of `device`, in mount order (deepest last).
@@ -46,19 +86,36 @@ public struct MountTable: Sendable {
 
     /// mountinfo escapes space, tab, newline and backslash as \ooo.
     static func unescape(_ field: Substring) -> String {
-        guard field.contains("\\") else { return String(field) }
+        var text = String(field)
+        return text.withUTF8 { unescape($0) }
+    }
+
+    static func unescape(_ field: UnsafeBufferPointer<UInt8>) -> String {
+        guard field.contains(UInt8(ascii: "\\")) else { return String(decoding: field, as: UTF8.self) }
         var bytes: [UInt8] = []
-        var utf8 = Array(field.utf8)[...]
-        while let byte = utf8.popFirst() {
-            if byte == UInt8(ascii: "\\"), utf8.count >= 3,
-               let value = UInt8(String(decoding: utf8.prefix(3), as: UTF8.self), radix: 8) {
+        bytes.reserveCapacity(field.count)
+        var index = 0
+        while index < field.count {
+            if field[index] == UInt8(ascii: "\\"), index + 3 < field.count,
+               let value = octal(field[index + 1], field[index + 2], field[index + 3]) {
                 bytes.append(value)
-                utf8 = utf8.dropFirst(3)
+                index += 4
             } else {
-                bytes.append(byte)
+                bytes.append(field[index])
+                index += 1
             }
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Three octal digits, at most 377.
+    private static func octal(_ first: UInt8, _ second: UInt8, _ third: UInt8) -> UInt8? {
+        var value = 0
+        for digit in [first, second, third] {
+            guard digit >= UInt8(ascii: "0") && digit <= UInt8(ascii: "7") else { return nil }
+            value = value * 8 + Int(digit - UInt8(ascii: "0"))
+        }
+        return value <= 255 ? UInt8(value) : nil
     }
 }
 

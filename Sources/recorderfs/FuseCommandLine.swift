@@ -14,8 +14,10 @@ import ArgumentParser
 /// FUSE file system does, it goes to the background once mounted (mount(8)
 /// waits for it), unless `-f` (foreground).
 enum FuseCommandLine {
-    /// The first arguments that mean the ordinary command line.
-    static let subcommands: Set<String> = ["mount", "status", "hold", "wait", "unmount", "help"]
+    /// The first arguments that mean the ordinary command line. An array:
+    /// a Set's metadata would be made at every start (docs/operations.md,
+    /// "Start-up").
+    static let subcommands = ["mount", "status", "hold", "wait", "unmount", "help"]
 
     /// When the arguments follow the FUSE convention, runs this program
     /// again with the ordinary ones (the arguments the parser reads cannot

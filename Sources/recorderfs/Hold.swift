@@ -6,6 +6,7 @@ import RecorderCore
 
 struct Hold: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "hold",
         abstract: "Run a command while holding a recorder's lock (flock(1) for recorders).",
         discussion: """
             Waits as long as it takes for the lock (-w: at most SECONDS; -n: not at all), then runs \
@@ -42,6 +43,29 @@ struct Hold: ParsableCommand {
     @Argument(parsing: .postTerminator, help: "The command to run.")
     var command: [String] = []
 
+    /// What was asked, however the command line was read.
+    var request: HoldRequest {
+        HoldRequest(recorder: recorder, mountPoint: target.mountPoint, name: name, force: force, wait: wait,
+                    nonblock: nonblock, conflictExitCode: conflictExitCode, command: command)
+    }
+
+    func validate() throws { try request.validate() }
+
+    func run() throws { try request.run() }
+}
+
+/// `hold`'s request: from the parser (`Hold`), or, for the common forms of
+/// its command line, from `init?(quickParsing:)`.
+struct HoldRequest: Equatable {
+    var recorder: String
+    var mountPoint: String?
+    var name: String
+    var force = false
+    var wait: Double?
+    var nonblock = false
+    var conflictExitCode: Int32 = 75
+    var command: [String] = []
+
     /// The environment variable that tells COMMAND the lock's descriptor.
     static let descriptorVariable = "RECORDERFS_LOCK_FD"
 
@@ -62,7 +86,7 @@ struct Hold: ParsableCommand {
     }
 
     func run() throws {
-        let location = try locateRecorder(recorder, mountPoint: target.mountPoint)
+        let location = try locateRecorder(recorder, mountPoint: mountPoint)
         let deadline = wait.map { monotonicSeconds() + $0 }
         let handle: Int32
         if nonblock || wait == 0 {
@@ -73,7 +97,7 @@ struct Hold: ParsableCommand {
             handle = try takeWaiting(location)
         }
         // Not close-on-exec: COMMAND inherits the lock, as with flock(1).
-        setenv(Self.descriptorVariable, "\(handle)", 1)
+        setenv(Self.descriptorVariable, String(handle), 1)
         let status = try runForwardingSignals(rawArgumentsAfterTerminator())
         close(handle)
         throw ExitCode(status)
@@ -232,6 +256,74 @@ struct Hold: ParsableCommand {
         SignalForwarding.install(child: pid)
         sigprocmask(SIG_SETMASK, &previous, nil)
         return waitStatus(pid)
+    }
+}
+
+// MARK: The quick reading
+
+extension HoldRequest {
+    /// The common forms of `hold`'s command line, read without the parser:
+    /// the parser's reflection over the options is two thirds of the
+    /// instructions of a `hold -- true` (docs/operations.md, "Start-up").
+    /// `RECORDER` and the options in any order, each option once, its value
+    /// as the next argument, then `--` and COMMAND. Anything else (help,
+    /// `--option=value`, a repeated option, a value that starts with '-', a
+    /// request `validate()` refuses) gives nil: the parser reads it, and
+    /// says what is wrong. What this reads, the parser reads the same way
+    /// (`HoldCommandLineTests`).
+    init?(quickParsing arguments: some Collection<String>) {
+        guard let terminator = arguments.firstIndex(of: "--") else { return nil }
+        let options = Array(arguments[..<terminator])
+        var recorder: String?
+        var name: String?
+        var request = HoldRequest(recorder: "", name: "", command: Array(arguments[arguments.index(after: terminator)...]))
+        var seen: [String] = []
+        var index = 0
+        while index < options.count {
+            let option = options[index]
+            index += 1
+            guard option.hasPrefix("-") else {
+                guard recorder == nil else { return nil }
+                recorder = option
+                continue
+            }
+            let key: String
+            switch option {
+            case "--mountpoint", "--name", "--force": key = option
+            case "-w", "--wait", "--timeout": key = "--wait"
+            case "-n", "--nonblock", "--nb": key = "--nonblock"
+            case "-E", "--conflict-exit-code": key = "-E"
+            default: return nil
+            }
+            guard !seen.contains(key) else { return nil }
+            seen.append(key)
+            if key == "--force" {
+                request.force = true
+                continue
+            }
+            if key == "--nonblock" {
+                request.nonblock = true
+                continue
+            }
+            guard index < options.count, !options[index].hasPrefix("-") else { return nil }
+            let value = options[index]
+            index += 1
+            switch key {
+            case "--mountpoint": request.mountPoint = value
+            case "--name": name = value
+            case "--wait":
+                guard let seconds = Double(value) else { return nil }
+                request.wait = seconds
+            default:
+                guard let code = Int32(value) else { return nil }
+                request.conflictExitCode = code
+            }
+        }
+        guard let recorder, let name else { return nil }
+        request.recorder = recorder
+        request.name = name
+        guard (try? request.validate()) != nil else { return nil }
+        self = request
     }
 }
 

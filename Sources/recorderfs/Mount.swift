@@ -9,6 +9,7 @@ import RecorderFUSE
 
 struct Mount: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "mount",
         abstract: "Mount the recorder tree (in the foreground unless --daemon).")
 
     @Argument(help: ArgumentHelp("The mountpoint (default: /recorders; or --mountpoint).", valueName: "mountpoint"))

@@ -39,6 +39,10 @@ struct RecorderFS: ParsableCommand {
                 print(versionLine)
                 return
             }
+            if arguments.first == "hold", let request = HoldRequest(quickParsing: arguments.dropFirst()) {
+                try request.run()
+                return
+            }
             var command = try parseAsRoot(arguments)
             try command.run()
         } catch {
@@ -63,12 +67,13 @@ struct RecorderFS: ParsableCommand {
     /// parser's status; an `ExitCode`, help and the version are as the
     /// parser has them.
     static func exit(reporting error: Error) -> Never {
+        if let code = error as? ExitCode { Glibc.exit(code.rawValue) }  // `hold`'s COMMAND status, without the parser's message machinery
         if let failure = error as? Failure {
             printError("recorderfs: \(failure.description)")
             Glibc.exit(failure.status)
         }
         let code = exitCode(for: error)
-        guard code != .success, !(error is ExitCode) else { exit(withError: error) }
+        guard code != .success else { exit(withError: error) }
         printError("recorderfs: \(sentence(message(for: error)))")
         Glibc.exit(code.rawValue)
     }

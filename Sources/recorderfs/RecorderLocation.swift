@@ -27,14 +27,16 @@ struct RecorderLocation {
 /// one); nil when it is not a recorder directory of a recorderfs mount.
 func recorderDirectory(at path: String) -> RecorderLocation? {
     // A recorder directory bind-mounted on its own (a container's).
-    if let resolved = resolvedPath(path), recorderfsMount(at: resolved) != nil, isRecorderDirectory(resolved),
+    guard let resolved = resolvedPath(path) else { return nil }
+    let table = try? MountTable.current()
+    if recorderfsMount(at: resolved, in: table) != nil, isRecorderDirectory(resolved),
        let name = resolved.split(separator: "/").last.map(String.init) {
         return RecorderLocation(mountPoint: resolved, name: name, directory: resolved)
     }
-    guard let resolved = resolvedPath(path), let slash = resolved.lastIndex(of: "/"),
+    guard let slash = resolved.lastIndex(of: "/"),
           case let parent = slash == resolved.startIndex ? "/" : String(resolved[..<slash]),
           case let name = String(resolved[resolved.index(after: slash)...]),
-          !name.isEmpty, name != "by-id", recorderfsMount(at: parent) != nil, isDirectory(resolved) else { return nil }
+          !name.isEmpty, name != "by-id", recorderfsMount(at: parent, in: table) != nil, isDirectory(resolved) else { return nil }
     return RecorderLocation(mountPoint: parent, name: name)
 }
 
@@ -47,9 +49,10 @@ func locateRecorder(_ recorder: String, mountPoint given: String?) throws -> Rec
         }
         return location
     }
-    let mountPoint = chosenMountPoint(given)
+    let table = try? MountTable.current()
+    let mountPoint = chosenMountPoint(given, in: table)
     let normalized = normalizedMountPoint(mountPoint)
-    guard recorderfsMount(at: normalized) != nil else {
+    guard recorderfsMount(at: normalized, in: table) != nil else {
         throw Failure("\(mountPoint) is not a recorderfs mount.")
     }
     guard ![".", "..", "by-id"].contains(recorder), isDirectory("\(normalized)/\(recorder)") else {

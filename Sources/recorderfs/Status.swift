@@ -7,6 +7,7 @@ import RecorderCore
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "status",
         abstract: "Show each recorder of a mounted tree: device, state, owner, locks, generation, drive and holders.",
         discussion: """
             PATH is the mountpoint (as is --mountpoint; default: $RECORDERFS_MOUNTPOINT, else the only \

@@ -5,6 +5,7 @@ import ArgumentParser
 
 struct Unmount: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "unmount",
         abstract: "Unmount the recorder tree; the daemon then exits and every lock is dropped.")
 
     @Argument(help: ArgumentHelp("The mountpoint of the tree (or --mountpoint).", valueName: "mountpoint"))

@@ -5,6 +5,7 @@ import ArgumentParser
 
 struct Wait: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "wait",
         abstract: "Wait until a recorder is free (or held).",
         discussion: """
             Watches the recorder's owner (poll(2) for POLLPRI, no timer loop). Exits 0 once the recorder \

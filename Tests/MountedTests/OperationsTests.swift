@@ -107,6 +107,14 @@ struct InstallTests {
         for library in needed {
             #expect(allowed.contains { library.hasPrefix($0) }, "needs \(library)")
         }
+        // What start-up costs (docs/operations.md, "Start-up"): no run path
+        // for the loader to search, and libstdc++ linked in when its archive
+        // is on this machine (scripts/bootstrap).
+        #expect(!dynamic.contains("RUNPATH") && !dynamic.contains("RPATH"), "\(dynamic)")
+        let archive = try run(["cc", "-print-file-name=libstdc++.a"]).check().stdout
+        if archive.hasPrefix("/") {
+            #expect(!needed.contains { $0.hasPrefix("libstdc++") }, "needs \(needed)")
+        }
         let ldd = try run(["ldd", binary]).check().stdout
         for runtime in ["libswift", "libFoundation", "libdispatch", "libBlocksRuntime", "libicu", "not found"] {
             #expect(!ldd.contains(runtime), "ldd: \(ldd)")
