@@ -123,6 +123,29 @@ void rfs_pass_on_reading(void)
 	}
 }
 
+/* At the end of a request it answered as the reader, a worker that is still
+ * the reader ends its turn without letting go of the baton, and reads the
+ * next request in a new turn: letting go would wake a waiting worker only to
+ * have it wait again (when this one took the baton back first) or to hand
+ * the next request to a thread that must first be scheduled. 1 when it kept
+ * the baton; 0 when its turn had been passed on already (by its handler or by
+ * the keeper), and it must take the baton as any worker does. */
+static int keep_reading(struct rfs_loop *loop)
+{
+	if (!is_reader)
+		return 0;
+	is_reader = 0;
+	uint_fast64_t previous = current_turn - 1;
+	return atomic_compare_exchange_strong(&loop->passed, &previous, current_turn);
+}
+
+/* Lets go of a baton kept by keep_reading (its turn is passed already). */
+static void let_go_of_kept_baton(struct rfs_loop *loop)
+{
+	if (atomic_exchange(&loop->baton, 0) == 2)
+		syscall(SYS_futex, &loop->baton, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 static int64_t now_ns(void)
 {
 	struct timespec now;
@@ -312,11 +335,11 @@ static int reader_answers(const struct rfs_loop *loop, const struct fuse_buf *bu
  * error at the end of the session. Returns still the reader when it answers
  * the request itself (reader_answers). Cancelled here at the end of the
  * session. */
-static int take(struct rfs_loop *loop, struct fuse_buf *buf, uint64_t *sequence, int *is_release)
+static int take(struct rfs_loop *loop, struct fuse_buf *buf, uint64_t *sequence, int *is_release, int kept)
 {
 	uint64_t key = 0;
 	int res;
-	if (!take_baton(loop))
+	if (!kept && !take_baton(loop))
 		return 0;
 	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 	is_reader = 1;
@@ -351,10 +374,12 @@ static void *worker(void *argument)
 	memset(&buf, 0, sizeof(buf));
 	current_loop = loop;
 
+	int kept = 0;	/* the baton, from the request before (keep_reading) */
 	while (!fuse_session_exited(loop->se)) {
 		uint64_t sequence = 0;
 		int is_release = 0;
-		int res = take(loop, &buf, &sequence, &is_release);
+		int res = take(loop, &buf, &sequence, &is_release, kept);
+		kept = 0;
 		if (res == -EINTR)
 			continue;
 		if (res <= 0) {
@@ -376,7 +401,7 @@ static void *worker(void *argument)
 
 		current_sequence = sequence;
 		fuse_session_process_buf(loop->se, &buf);
-		rfs_pass_on_reading();
+		kept = keep_reading(loop);
 		if (is_release)
 			remove_release(loop, sequence);
 
@@ -386,6 +411,8 @@ static void *worker(void *argument)
 			unlink_worker(self);
 			loop->threads--;
 			pthread_mutex_unlock(&loop->lock);
+			if (kept)
+				let_go_of_kept_baton(loop);
 			pthread_detach(self->thread);
 			free(self);
 			free(buf.mem);
@@ -395,6 +422,8 @@ static void *worker(void *argument)
 		pthread_mutex_unlock(&loop->lock);
 	}
 
+	if (kept)
+		let_go_of_kept_baton(loop);
 	free(buf.mem);
 	sem_post(&loop->finished);
 	return NULL;
