@@ -41,6 +41,11 @@ public struct FlockHolder: Equatable, Sendable, CustomStringConvertible {
     static func holder(device: UInt64, inode: UInt64, exclusiveOnly: Bool) -> FlockHolder? {
         guard let table = try? readFile("/proc/locks") else { return nil }
         guard let pid = holderPID(inLocks: table, device: device, inode: inode, exclusiveOnly: exclusiveOnly) else { return nil }
+        return process(pid)
+    }
+
+    /// The process `pid`, with its name.
+    public static func process(_ pid: Int32) -> FlockHolder {
         // A process names itself (prctl): control characters are shown as "?".
         let command = (try? readFile("/proc/\(pid)/comm")).map { text in
             String(String.UnicodeScalarView(text.prefix { $0 != "\n" }.unicodeScalars.map {

@@ -73,7 +73,7 @@ struct HoldRequest: Equatable {
         do {
             _ = try ClientName(name)
         } catch {
-            throw ValidationError("'--name' is not a valid client name: 1 to 63 of A-Z a-z 0-9 space . , : ; - _")
+            throw ValidationError("'\(name)' is not a valid client name for '--name': 1 to 63 of A-Z a-z 0-9 space . , : ; - _")
         }
         if let wait, !(wait >= 0 && wait <= 1_000_000_000) {
             throw ValidationError("'--wait' must be between 0 and 1000000000 seconds.")

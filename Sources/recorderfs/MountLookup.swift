@@ -11,6 +11,14 @@ func isConnected(_ path: String) -> Bool {
     return statvfs(path, &info) == 0 || errno != ENOTCONN
 }
 
+/// Throws the sentence for a mount whose daemon is gone (a stale mount:
+/// every access fails with ENOTCONN), which says what to do.
+func requireDaemon(of mountPoint: String, given: String) throws {
+    guard isConnected(mountPoint) else {
+        throw Failure("the daemon of \(given) is gone: run 'recorderfs unmount \(given)' (then mount again).")
+    }
+}
+
 /// The recorderfs mount at `path` in `table` (by default, read now), if there is one.
 func recorderfsMount(at path: String, in table: MountTable? = try? MountTable.current()) -> MountTable.Entry? {
     guard let entry = table?.entry(at: path) else { return nil }

@@ -35,6 +35,11 @@ struct RecorderFS: ParsableCommand {
         do {
             try checkControlCharacters()
             let arguments = Array(CommandLine.arguments.dropFirst())
+            if arguments.isEmpty {
+                // No command: the usage, as an error (EX_USAGE), like other tools with a missing subcommand.
+                printError(helpMessage())
+                Glibc.exit(ExitCode.validationFailure.rawValue)
+            }
             if arguments == ["-V"] || arguments == ["--version"] {
                 print(versionLine)
                 return

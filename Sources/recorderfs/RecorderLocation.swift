@@ -55,6 +55,7 @@ func locateRecorder(_ recorder: String, mountPoint given: String?) throws -> Rec
     guard recorderfsMount(at: normalized, in: table) != nil else {
         throw Failure("\(mountPoint) is not a recorderfs mount.")
     }
+    try requireDaemon(of: normalized, given: mountPoint)
     guard ![".", "..", "by-id"].contains(recorder), isDirectory("\(normalized)/\(recorder)") else {
         let names = (try? recorderNames(in: normalized)) ?? []
         let known = names.isEmpty ? "none" : names.joined(separator: " ")

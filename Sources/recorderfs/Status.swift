@@ -57,7 +57,10 @@ struct Status: ParsableCommand {
         if let path, let location = recorderDirectory(at: path) {
             return Scope(mountPoint: location.mountPoint, recorder: location.name, directory: location.directory)
         }
-        if recorderfsMount(at: mountPoint) != nil { return Scope(mountPoint: mountPoint) }
+        if recorderfsMount(at: mountPoint) != nil {
+            try requireDaemon(of: mountPoint, given: given)
+            return Scope(mountPoint: mountPoint)
+        }
         throw Failure(path == nil ? "\(given) is not a recorderfs mount."
                                   : "\(given) is neither a recorderfs mount nor a recorder directory.")
     }
@@ -142,24 +145,14 @@ struct Status: ParsableCommand {
 
     /// The stable id under `by-id` of each recorder that has one, by name.
     private func stableIDs(in mountPoint: String) -> [String: String] {
-        guard let directory = opendir("\(mountPoint)/by-id") else { return [:] }
-        defer { closedir(directory) }
         var ids: [String: String] = [:]
-        while let entry = readdir(directory) {
-            let id = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            guard id != ".", id != "..", let target = linkTarget("\(mountPoint)/by-id/\(id)"), target.hasPrefix("../") else { continue }
+        for id in directoryEntries("\(mountPoint)/by-id") {
+            guard let target = linkTarget("\(mountPoint)/by-id/\(id)"), target.hasPrefix("../") else { continue }
             let name = String(target.dropFirst(3))
             // One id per recorder; the least, should there ever be two.
             if ids[name].map({ id < $0 }) ?? true { ids[name] = id }
         }
         return ids
-    }
-
-    private func linkTarget(_ path: String) -> String? {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let count = readlink(path, &buffer, buffer.count - 1)
-        guard count >= 0 else { return nil }
-        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private func value(_ text: String) -> String {

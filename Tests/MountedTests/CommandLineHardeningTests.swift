@@ -134,6 +134,24 @@ extension Mounted {
             }
         }
 
+        @Test("status and hold on the stale mount of a killed daemon say that the daemon is gone and what to run")
+        func staleMountNamed() throws {
+            try withWorkspace { workspace in
+                let device = try workspace.loopDevice()
+                let mountPoint = try workspace.directory("mnt")
+                let daemon = try workspace.startDaemon(mountPoint: mountPoint, ["--no-discover", "--device", "sr0=\(device)"])
+                daemon.kill()
+                try expectStale(mountPoint)
+                let expected = "recorderfs: the daemon of \(mountPoint) is gone: run 'recorderfs unmount \(mountPoint)' (then mount again).\n"
+                let status = try run([binary, "status", mountPoint])
+                #expect(status.status == 1 && status.stderr == expected, "\(status)")
+                let hold = try run([binary, "hold", "sr0", "--mountpoint", mountPoint, "--name", "A", "--", "true"])
+                #expect(hold.status == 1 && hold.stderr == expected, "\(hold)")
+                #expect(try run([binary, "unmount", mountPoint]).status == 0)
+                #expect(mounts(at: mountPoint).isEmpty)
+            }
+        }
+
         // MARK: One mount per mountpoint
 
         @Test("six mounts started at once on one mountpoint: one mounts, five exit 1 with one sentence (ten times)")

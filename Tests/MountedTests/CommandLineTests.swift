@@ -226,13 +226,45 @@ extension Mounted {
             }
         }
 
+        @Test("unmount of a tree in use names who uses it and unmounts nothing; --lazy detaches it, and the daemon ends at the last close")
+        func unmountBusy() throws {
+            try withRecorder { recorder in
+                let agent = try recorder.workspace.agent()
+                let descriptor = try agent.openDescriptor(recorder.path("owner"), .readOnly)
+                let busy = try run([binary, "unmount", recorder.mountPoint])
+                #expect(busy.status == 1, "\(busy)")
+                #expect(busy.stderr == "recorderfs: \(recorder.mountPoint) is busy: used by pid \(agent.pid) (python3); "
+                        + "end them, or run 'recorderfs unmount --lazy \(recorder.mountPoint)'.\n", "\(busy)")
+                #expect(try run(["cat", recorder.path("lockcount")]).check().stdout == "0\n")
+
+                let lazy = try run([binary, "unmount", "--lazy", recorder.mountPoint])
+                #expect(lazy.status == 0 && lazy.stderr.isEmpty, "\(lazy)")
+                #expect(mounts(at: recorder.mountPoint).isEmpty)
+                #expect(try agent.read(descriptor) == .ok(0))  // the open file is still served
+                #expect(recorder.daemon.child.isRunning)
+                _ = try agent.close(descriptor)
+                #expect(recorder.daemon.child.wait(within: .seconds(10)) == 0, "log: \(recorder.daemon.log)")
+            }
+        }
+
+        @Test("recorderfs with no command prints its usage on stderr and exits 64, as with any other usage error")
+        func noCommand() throws {
+            let bare = try run([binary])
+            #expect(bare.status == 64, "\(bare)")
+            #expect(bare.stdout.isEmpty, "\(bare)")
+            #expect(bare.stderr.hasPrefix("OVERVIEW: ") && bare.stderr.contains("\nUSAGE: recorderfs <subcommand>")
+                    && bare.stderr.contains("  hold "), "\(bare)")
+        }
+
         @Test("hold with an invalid name or no command fails without locking")
         func holdUsageErrors() throws {
             try withRecorder { recorder in
                 let badName = try run([binary, "hold", "sr0", "--mountpoint", recorder.mountPoint, "--name", "a/b", "--", "true"])
-                #expect(badName.status != 0 && badName.status != 75, "\(badName)")
+                #expect(badName.status == 64, "\(badName)")
+                #expect(badName.stderr == "recorderfs: 'a/b' is not a valid client name for '--name': 1 to 63 of A-Z a-z 0-9 space . , : ; - _.\n")
                 let noCommand = try run([binary, "hold", "sr0", "--mountpoint", recorder.mountPoint, "--name", "A"])
-                #expect(noCommand.status != 0 && noCommand.status != 75, "\(noCommand)")
+                #expect(noCommand.status == 64, "\(noCommand)")
+                expectOneSentence(noCommand)
                 let noRecorder = try run([binary, "hold", "sr9", "--mountpoint", recorder.mountPoint, "--name", "A", "--", "true"])
                 expectOneSentence(noRecorder)
                 try expectFree(recorder)
