@@ -183,6 +183,24 @@ extension Mounted {
             }
         }
 
+        @Test("mount over another file system's mountpoint mounts on top, as mount(8) does; unmount shows it again")
+        func mountOverAnotherMount() throws {
+            try withWorkspace { workspace in
+                let device = try workspace.loopDevice()
+                let mountPoint = try workspace.directory("mnt")
+                try run(["mount", "-t", "tmpfs", "-o", "size=1m", "recorderfs-test", mountPoint]).check()
+                defer { _ = try? run(["umount", mountPoint]) }
+                try run(["touch", "\(mountPoint)/below"]).check()
+                let started = try run([binary, "mount", mountPoint, "--no-discover", "--device", "sr0=\(device)", "--daemon"])
+                #expect(started.status == 0 && started.stderr.isEmpty, "\(started)")
+                #expect(mounts(at: mountPoint).map(\.type) == ["tmpfs", "fuse.recorderfs"])
+                #expect(try run(["cat", "\(mountPoint)/sr0/lockcount"]).check().stdout == "0\n")
+                #expect(try run([binary, "unmount", mountPoint]).status == 0)
+                #expect(mounts(at: mountPoint).map(\.type) == ["tmpfs"])
+                #expect(try run(["ls", mountPoint]).check().stdout == "below\n")
+            }
+        }
+
         @Test("--device without NAME= is refused")
         func deviceWithoutName() throws {
             try withWorkspace { workspace in
