@@ -7,6 +7,8 @@ import SystemPackage
 /// The mounts of this mount namespace, from /proc/self/mountinfo.
 public struct MountTable: Sendable {
     public struct Entry: Equatable, Sendable {
+        /// The mount's ID (the first field; `mnt_id` in /proc/PID/fdinfo).
+        public var id: Int = 0
         public var device: UInt64
         public var mountPoint: String
         public var fileSystemType: String
@@ -53,7 +55,9 @@ public struct MountTable: Sendable {
         guard let colon = numbers.firstIndex(of: UInt8(ascii: ":")),
               let major = decimal(UnsafeBufferPointer(rebasing: numbers[..<colon])),
               let minor = decimal(UnsafeBufferPointer(rebasing: numbers[(colon + 1)...])) else { return nil }
+        guard let id = decimal(field(0)) else { return nil }
         return Entry(
+            id: Int(truncatingIfNeeded: id),
             device: deviceNumber(major: major, minor: minor),
             mountPoint: unescape(field(4)),
             fileSystemType: String(decoding: field(dash + 1), as: UTF8.self),

@@ -410,9 +410,12 @@ static void *worker(void *argument)
 			/* Enough workers wait already: this one goes away. */
 			unlink_worker(self);
 			loop->threads--;
-			pthread_mutex_unlock(&loop->lock);
+			/* Before the unlock: once off the list and unlocked, the
+			 * end of the session may free the loop without waiting for
+			 * this worker. */
 			if (kept)
 				let_go_of_kept_baton(loop);
+			pthread_mutex_unlock(&loop->lock);
 			pthread_detach(self->thread);
 			free(self);
 			free(buf.mem);

@@ -24,38 +24,54 @@ struct Unmount: ParsableCommand {
     func run() throws {
         let given = chosenMountPoint(try target.given(path))
         let mountPoint = normalizedMountPoint(given)
-        guard recorderfsMount(at: mountPoint) != nil else {
+        guard let mount = recorderfsMount(at: mountPoint) else {
             throw Failure("\(given) is not a recorderfs mount.")
         }
         if umount2(mountPoint, lazy ? Int32(MNT_DETACH) : 0) == 0 { return }
         let code = errno
         if code == EBUSY {
-            let users = Self.users(of: mountPoint)
+            let users = Self.users(of: mount)
             let named = users.isEmpty ? "a program still uses the tree"
                 : "used by " + users.prefix(5).map(\.description).joined(separator: ", ")
                     + (users.count > 5 ? " and \(users.count - 5) more" : "")
-            throw Failure("\(mountPoint) is busy: \(named); end them, or run 'recorderfs unmount --lazy \(given)'.")
+            throw Failure("\(mountPoint) is busy: \(named); end them, or run 'recorderfs unmount --lazy \(shellQuoted(given))'.")
         }
         if code == EPERM && runProgram(["fusermount3", "-u"] + (lazy ? ["-z"] : []) + [mountPoint]) == 0 { return }
         throw Failure("cannot unmount \(mountPoint): \(errorText(code)).")
     }
 
-    /// The processes that use the tree at `mountPoint`, as fuser -m would
-    /// name them: an open file, the working or root directory, or the
-    /// program itself under it. From /proc: the links, never the tree.
-    static func users(of mountPoint: String) -> [FlockHolder] {
-        let inside = mountPoint == "/" ? "/" : mountPoint + "/"
+    /// The processes that use the tree `mount`, as fuser -m would name
+    /// them: an open file (its mount ID in /proc/PID/fdinfo), the working
+    /// or root directory, or the program itself (by path, byte for byte).
+    /// From /proc only: nothing here touches the tree.
+    static func users(of mount: MountTable.Entry) -> [FlockHolder] {
+        let top = Array(mount.mountPoint.utf8)
         func isInside(_ link: String) -> Bool {
-            guard let target = linkTarget(link) else { return false }
-            return target == mountPoint || target.hasPrefix(inside)
+            guard let target = linkTarget(link).map({ Array($0.utf8) }) else { return false }
+            return target == top || (target.starts(with: top) && (top == [UInt8(ascii: "/")] || target[top.count] == UInt8(ascii: "/")))
+        }
+        func isOnTheMount(_ fdinfo: String) -> Bool {
+            guard let text = try? readFile(fdinfo),
+                  let line = text.split(separator: "\n").first(where: { $0.hasPrefix("mnt_id:") }) else { return false }
+            return Int(line.dropFirst(7).filter { $0 != "\t" && $0 != " " }) == mount.id
         }
         let me = getpid()
         let pids = directoryEntries("/proc").compactMap(Int32.init).filter { pid in
             guard pid != me else { return false }
             let base = "/proc/\(pid)"
             return ["cwd", "root", "exe"].contains { isInside("\(base)/\($0)") }
-                || directoryEntries("\(base)/fd").contains { isInside("\(base)/fd/\($0)") }
+                || directoryEntries("\(base)/fd").contains { isOnTheMount("\(base)/fdinfo/\($0)") }
         }
         return pids.sorted().map(FlockHolder.process)
     }
+}
+
+/// `text` as one word of sh: as it is when it holds only safe characters,
+/// else in single quotes.
+func shellQuoted(_ text: String) -> String {
+    let safe = text.utf8.allSatisfy { byte in
+        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+            || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || "/._-+,:@%=".utf8.contains(byte)
+    }
+    return safe && !text.isEmpty ? text : "'" + text.replacing("'", with: "'\\''") + "'"
 }

@@ -27,9 +27,9 @@ struct MountTableTests {
             "/", "/media/my disc", "/mnt/tab\tand\\slash", "/media/cdrom", "/recorders", "/recorders", "/srv/x y",
         ])
         #expect(table.entries[0] == MountTable.Entry(
-            device: deviceNumber(major: 259, minor: 2), mountPoint: "/", fileSystemType: "ext4", source: "/dev/nvme0n1p2"))
+            id: 22, device: deviceNumber(major: 259, minor: 2), mountPoint: "/", fileSystemType: "ext4", source: "/dev/nvme0n1p2"))
         #expect(table.entries[3] == MountTable.Entry(
-            device: 0xB00, mountPoint: "/media/cdrom", fileSystemType: "udf", source: "/dev/sr0"))
+            id: 38, device: 0xB00, mountPoint: "/media/cdrom", fileSystemType: "udf", source: "/dev/sr0"))
         #expect(table.entries[6].source == "user@host:/my dir")
         #expect(table.entries[6].fileSystemType == "fuse.sshfs")
     }
