@@ -13,11 +13,9 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
-        // C shim: libfuse3's version-selected symbols and macros that Swift cannot import.
-        .target(
-            name: "CFuseShim",
-            linkerSettings: [.linkedLibrary("fuse3")]
-        ),
+        // C shim: libfuse3's version-selected symbols and macros that Swift cannot import,
+        // and libfuse3 itself, loaded with dlopen when the daemon starts (the binary does not depend on it).
+        .target(name: "CFuseShim"),
         // Linux's own definitions (loop, CD-ROM ioctls, device numbers): no number typed in by hand.
         .target(name: "CLinux"),
         // The request loop: libfuse's multi-threaded loop, in the kernel's order (docs/request-loop.md).
@@ -28,12 +26,8 @@ let package = Package(
         // logind's inhibitors over the system bus, with sd-bus of libsystemd
         // (loaded with dlopen when first needed: the binary does not depend on it).
         .target(name: "CLogind"),
-        // libudev, through pkg-config.
-        .systemLibrary(
-            name: "CUdev",
-            pkgConfig: "libudev",
-            providers: [.apt(["libudev-dev"])]
-        ),
+        // libudev, loaded with dlopen when discovery first needs it (the binary does not depend on it).
+        .target(name: "CUdev"),
         // The device core: lock rules and everything that touches a drive. Knows nothing of FUSE.
         .target(
             name: "RecorderCore",

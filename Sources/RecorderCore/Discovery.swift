@@ -62,6 +62,9 @@ public final class Discovery: @unchecked Sendable {
     /// Adds the recorders named on the command line and those found now, and
     /// starts following hotplug events.
     public func start(pinned recorders: [Pinned]) {
+        if let why = Udev.unavailable {
+            logger.error("cannot discover drives or follow hotplug events", metadata: ["reason": "\(why)"])
+        }
         // Listen before enumerating so that no device falls between the two.
         let source: UdevMonitor.Source = Udev.daemonIsRunning ? .udev : .kernel
         monitor = UdevMonitor(source: source)

@@ -15,6 +15,12 @@ public final class Udev {
 
     deinit { udev_unref(raw) }
 
+    /// Why libudev cannot be loaded (the binary loads it when first asked,
+    /// CUdev), or nil when it is.
+    public static var unavailable: String? {
+        rfs_udev_load().map { String(cString: $0) }
+    }
+
     /// Whether systemd-udevd runs, so that its database and events exist:
     /// its control socket accepts a connection (udevd leaves the socket
     /// file behind when it exits).

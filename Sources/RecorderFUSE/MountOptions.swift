@@ -27,12 +27,15 @@ public struct MountOptions: Sendable {
 
 public enum SessionError: Error, CustomStringConvertible {
     case cannotCreate
+    /// libfuse3 cannot be loaded: why.
+    case libraryMissing(String)
     /// The mountpoint, and what libfuse or fusermount3 said, if anything.
     case cannotMount(String, reason: String?)
 
     public var description: String {
         switch self {
         case .cannotCreate: "libfuse could not create a session"
+        case .libraryMissing(let why): why
         case .cannotMount(let path, let reason?): "cannot mount on \(path): \(reason)"
         case .cannotMount(let path, nil): "cannot mount on \(path)"
         }

@@ -31,7 +31,7 @@ final class ParkedRequest: Sendable {
     /// then answers (EINTR).
     static func park(_ request: consuming Request) -> ParkedRequest {
         let parked = ParkedRequest(request.park())
-        _ = registry.withLock { $0[parked.raw] = parked }
+        registry.withLock { $0[parked.raw] = parked }
         return parked
     }
 

@@ -38,6 +38,10 @@ public final class Session {
         var arguments = ["recorderfs", "-o", mountOptions]
         if options.debug { arguments.append("-d") }
         userdata = Unmanaged.passRetained(fileSystem)
+        if let failure = rfs_fuse_load() {
+            userdata.release()
+            throw .libraryMissing(String(cString: failure))
+        }
         var operations = Operations.table
         var cArguments = arguments.map { strdup($0) }
         defer { cArguments.forEach { free($0) } }

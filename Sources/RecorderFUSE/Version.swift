@@ -1,7 +1,9 @@
 import CFuseShim
 
-/// The version of the libfuse recorderfs runs with, e.g. "3.14.0"
-/// (fuse_pkgversion()), for `recorderfs --version`.
-public var libfuseVersion: String {
-    String(cString: fuse_pkgversion())
+/// The libfuse recorderfs runs with, for `recorderfs --version`: "libfuse
+/// 3.14.0" (fuse_pkgversion()), or why libfuse3 cannot be loaded (only the
+/// daemon needs it).
+public var libfuseDescription: String {
+    if let failure = rfs_fuse_load() { return String(cString: failure) }
+    return "libfuse " + String(cString: fuse_pkgversion())
 }

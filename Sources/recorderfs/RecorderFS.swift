@@ -23,7 +23,7 @@ struct RecorderFS: ParsableCommand {
     static let version = "0.3.0"
 
     /// What `--version` and `-V` print.
-    static var versionLine: String { "recorderfs \(version) (libfuse \(libfuseVersion))" }
+    static var versionLine: String { "recorderfs \(version) (\(libfuseDescription))" }
 
     /// The one error path of the command line (docs/design.md §8): every
     /// command throws, and only here does an error become one sentence on

@@ -9,6 +9,11 @@
 #include <sys/stat.h>
 #include <stdint.h>
 
+/// Loads libfuse3 (once; the binary does not link it, library.c): NULL when
+/// it is loaded, else why it cannot be. Every libfuse function recorderfs
+/// calls loads it too, and ends the process if it cannot.
+const char *rfs_fuse_load(void);
+
 /// Creates a session from argv-style options (FUSE_ARGS_INIT is a macro).
 struct fuse_session *rfs_session_new(int argc, char **argv,
                                      const struct fuse_lowlevel_ops *ops,
