@@ -9,8 +9,21 @@ extension Recorder {
     /// `lockcount`, `holders` or `generation` may have.
     public var changes: UInt64 { changeCount.load(ordering: .acquiring) }
 
+    /// The same, with the event made only if the observer wants it (a
+    /// nest, say, with no reader of `events` and no poller).
     func changed(_ kind: RecorderEvent.Kind, _ name: ClientName, _ pid: Int32, _ uid: UInt32, generation: UInt64) {
-        changed(RecorderEvent(kind: kind, recorder: self.name, name: name, pid: pid, uid: uid, generation: generation))
+        changeCount.add(1, ordering: .releasing)
+        logChange(kind, name, pid, uid, generation: generation)
+        guard let observer, observer.wants(kind) else { return }
+        observer.recorderChanged(RecorderEvent(kind: kind, recorder: self.name, name: name, pid: pid, uid: uid,
+                                               generation: generation))
+    }
+
+    private func logChange(_ kind: RecorderEvent.Kind, _ name: ClientName, _ pid: Int32, _ uid: UInt32,
+                           generation: UInt64) {
+        logger.info("\(kind.rawValue)", metadata: [
+            "name": "\(name)", "pid": "\(pid)", "uid": "\(uid)", "gen": "\(generation)",
+        ])
     }
 
     /// Each lock, nest, unlock and free is also one log line at info, with
@@ -19,11 +32,7 @@ extension Recorder {
     func changed(_ event: RecorderEvent) {
         if event.kind != .refused {
             changeCount.add(1, ordering: .releasing)
-            if let name = event.name {
-                logger.info("\(event.kind.rawValue)", metadata: [
-                    "name": "\(name)", "pid": "\(event.pid)", "uid": "\(event.uid)", "gen": "\(event.generation)",
-                ])
-            }
+            if let name = event.name { logChange(event.kind, name, event.pid, event.uid, generation: event.generation) }
         }
         observer?.recorderChanged(event)
     }
@@ -47,7 +56,7 @@ extension Recorder {
             return try body()
         } catch {
             refused(operation, caller: caller, error, name: name)
-            if case .busy = error, let name, observer != nil {
+            if case .busy = error, let name, observer?.wants(.refused) == true {
                 let (holder, generation) = table.withLock { ($0.holder?.name ?? $0.claimant?.name, $0.generation) }
                 changed(RecorderEvent(kind: .refused, recorder: self.name, name: name, pid: caller.pid, uid: caller.uid,
                                       generation: generation, holder: holder))

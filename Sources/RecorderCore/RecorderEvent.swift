@@ -48,6 +48,14 @@ public struct RecorderEvent: Equatable, Sendable {
 /// block: the lock operation waits for it.
 public protocol RecorderObserver: AnyObject, Sendable {
     func recorderChanged(_ event: RecorderEvent)
+    /// Whether an event of `kind` would reach anyone now: a recorder makes
+    /// the event of a nest, an unlock or a refusal only then. Every event
+    /// unless the observer says otherwise.
+    func wants(_ kind: RecorderEvent.Kind) -> Bool
+}
+
+extension RecorderObserver {
+    public func wants(_ kind: RecorderEvent.Kind) -> Bool { true }
 }
 
 /// Tells several observers, in order.
@@ -60,5 +68,9 @@ public final class RecorderObservers: RecorderObserver {
 
     public func recorderChanged(_ event: RecorderEvent) {
         for observer in observers { observer.recorderChanged(event) }
+    }
+
+    public func wants(_ kind: RecorderEvent.Kind) -> Bool {
+        observers.contains { $0.wants(kind) }
     }
 }

@@ -38,6 +38,13 @@ public final class EventHub: RecorderObserver {
         for reader in readers.withLock({ Array($0.values) }) { reader.append(line) }
     }
 
+    /// Readers of `events`, poll(2)ers of the value files (for all but a
+    /// refusal), or what follows.
+    public func wants(_ kind: RecorderEvent.Kind) -> Bool {
+        readerCount.load(ordering: .relaxed) > 0 || (kind != .refused && pollerCount.load(ordering: .relaxed) > 0)
+            || next?.wants(kind) == true
+    }
+
     /// A recorder came or went: `added`, `removed`.
     func recorderSetChanged(_ change: RecorderSet.Change, _ recorders: RecorderSet) {
         let event: RecorderEvent

@@ -120,8 +120,10 @@ final class ServiceStatus: RecorderObserver {
         self.mountPoint = mountPoint
     }
 
+    func wants(_ kind: RecorderEvent.Kind) -> Bool { kind == .added || kind == .removed }
+
     func recorderChanged(_ event: RecorderEvent) {
-        guard event.kind == .added || event.kind == .removed else { return }
+        guard wants(event.kind) else { return }
         ServiceNotify.send(ServiceNotify.status(recorders.entries.map(\.recorder.name), mountPoint))
     }
 }

@@ -45,6 +45,8 @@ final class SleepInhibitor: RecorderObserver, @unchecked Sendable {
         }
     }
 
+    func wants(_ kind: RecorderEvent.Kind) -> Bool { kind == .lock || kind == .free || kind == .removed }
+
     func recorderChanged(_ event: RecorderEvent) {
         switch event.kind {
         case .lock:
