@@ -49,6 +49,15 @@ public struct ClientName: Hashable, Sendable, CustomStringConvertible {
         return String(decoding: body, as: UTF8.self)
     }
 
+    /// Whether `bytes`, as a write gives them (one newline at the end is
+    /// not part of the name), are this name: true exactly when
+    /// `init(parsing:)` would read them as it, without making a String.
+    public func matches(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var count = bytes.count
+        if count > 0 && bytes[count - 1] == UInt8(ascii: "\n") { count -= 1 }
+        return value.utf8.elementsEqual(UnsafeRawBufferPointer(rebasing: bytes[..<count]))
+    }
+
     public init(_ string: String) throws(RecorderError) {
         try self.init(parsing: Array(string.utf8))
     }

@@ -21,6 +21,7 @@ extension Recorder {
 
     private func logChange(_ kind: RecorderEvent.Kind, _ name: ClientName, _ pid: Int32, _ uid: UInt32,
                            generation: UInt64) {
+        guard logsChanges else { return }
         logger.info("\(kind.rawValue)", metadata: [
             "name": "\(name)", "pid": "\(pid)", "uid": "\(uid)", "gen": "\(generation)",
         ])

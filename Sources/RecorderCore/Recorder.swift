@@ -15,6 +15,10 @@ public final class Recorder: Sendable {
     public let drive: any Drive
     public let options: RecorderOptions
     let logger: Logger
+    /// Whether the logger takes info lines (each lock, nest, unlock, free),
+    /// asked once: a logger's level is set before the recorders are made,
+    /// and asking swift-log costs some 200 instructions each time.
+    let logsChanges: Bool
     let timeoutNanoseconds: Int64
     let table = Monitor(Table())
     let nextHandleID = Atomic<UInt64>(1)
@@ -78,6 +82,7 @@ public final class Recorder: Sendable {
         var logger = logger
         logger[metadataKey: "recorder"] = "\(name)"
         self.logger = logger
+        logsChanges = logger.logLevel <= .info
     }
 
     /// A handle opened by root, which no usage limit applies to.
@@ -163,6 +168,29 @@ public final class Recorder: Sendable {
         try refusalsLogged(force ? "acquire_force" : "acquire", caller, refusing: name) { () throws(RecorderError) in
             try takeLock(name, handle: handle.id, caller: caller, force: force, overrun: overrun)
         }
+    }
+
+    /// One more lock for `handle` if it holds the recorder already and
+    /// `written` (the bytes of a write to `acquire` or `acquire_force`) is
+    /// the holder's name: the nest of `acquire`, decided under the table's
+    /// lock without making a name or an `Overrun`, as no drive is called.
+    /// False, with nothing changed, in every other case (not the holding
+    /// handle, another name, bytes that are no name, a release under way,
+    /// the user's limit of locks): the caller then calls `acquire`, which
+    /// decides, waits or refuses, and logs a refusal.
+    public func nestIfHolding(_ handle: LockHandle, written: UnsafeRawBufferPointer, caller: Caller) -> Bool {
+        let nested = table.withLock { table -> (ClientName, UInt64)? in
+            guard !table.removed, table.transition == nil, let holder = table.holder, let locks = table.holding,
+                  locks.id == handle.id, holder.name.matches(written) else { return nil }
+            do { try limits.addLock(uid: locks.uid) } catch { return nil }
+            addLock(&table, handle: handle.id, caller: caller)
+            eventOrder.lock()
+            return (holder.name, table.generation)
+        }
+        guard let (name, generation) = nested else { return false }
+        changed(.nest, name, caller.pid, caller.uid, generation: generation)
+        eventOrder.unlock()
+        return true
     }
 
     /// Drops the most recent lock of the holder `name` (a write to `release`).

@@ -19,7 +19,9 @@ final class Watchdog: Sendable {
     }
 
     private struct State {
-        var watches: [UInt64: Watch] = [:]
+        /// The calls in a drive now, at most a few (one per drive): a short
+        /// array, cheaper to add to and take from than a dictionary.
+        var watches: [(id: UInt64, watch: Watch)] = []
         var nextID: UInt64 = 0
         var started = false
         /// When the thread wakes next; nil while it sleeps until woken.
@@ -35,7 +37,7 @@ final class Watchdog: Sendable {
     func watch(_ overrun: Overrun, until deadline: MonotonicInstant, answer: RecorderError?) -> UInt64 {
         state.withLock { state in
             state.nextID += 1
-            state.watches[state.nextID] = Watch(deadline: deadline, overrun: overrun, answer: answer)
+            state.watches.append((state.nextID, Watch(deadline: deadline, overrun: overrun, answer: answer)))
             state.longest = max(state.longest, deadline.nanoseconds - MonotonicInstant.now.nanoseconds)
             state.busy = true
             if !state.started {
@@ -50,7 +52,11 @@ final class Watchdog: Sendable {
     }
 
     func unwatch(_ id: UInt64) {
-        state.withLock { state in _ = state.watches.removeValue(forKey: id) }
+        state.withLock { state in
+            guard let index = state.watches.firstIndex(where: { $0.id == id }) else { return }
+            state.watches.swapAt(index, state.watches.count - 1)
+            state.watches.removeLast()
+        }
     }
 
     /// False when no thread could be made: the next call tries again, and
@@ -70,13 +76,13 @@ final class Watchdog: Sendable {
             let due = state.withWaitableLock { locked -> [Watch] in
                 while true {
                     let now = MonotonicInstant.now
-                    let expired = locked.state.watches.filter { $0.value.deadline <= now }
+                    let expired = locked.state.watches.filter { $0.watch.deadline <= now }
                     if !expired.isEmpty {
-                        locked.update { state in for id in expired.keys { state.watches[id] = nil } }
-                        return Array(expired.values)
+                        locked.update { state in state.watches.removeAll { $0.watch.deadline <= now } }
+                        return expired.map(\.watch)
                     }
                     let wake: MonotonicInstant? = locked.update { state in
-                        if let earliest = state.watches.values.map(\.deadline).min() {
+                        if let earliest = state.watches.lazy.map(\.watch.deadline).min() {
                             state.wake = earliest
                         } else {
                             // Calls made while it slept have deadlines at most

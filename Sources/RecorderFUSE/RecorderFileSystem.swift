@@ -254,6 +254,12 @@ public final class RecorderFileSystem: Sendable {
         let recorder = lockHandle?.recorder ?? recorder(slot)
         if file.takesLocks && lockHandle == nil { return request.fail(EBADF) }
         guard let recorder else { return gone(request, file) }
+        // A nest (the holding handle writes its name again) calls no drive:
+        // decided at once, with no name to make and no Overrun.
+        if file.takesLocks && !file.waits, let lockHandle,
+           recorder.nestIfHolding(lockHandle, written: data, caller: caller) {
+            return request.reply(written: data.count)
+        }
         // The name written, parsed here: the core takes typed values only.
         var name: ClientName?
         if file.takesLocks || file == .release {

@@ -51,6 +51,33 @@ struct LockRulesTests {
         #expect(drive.claims == 1)
     }
 
+    /// The nest decided from the bytes of a write (issue E2): only the
+    /// holding handle with the holder's name, with or without its newline,
+    /// as `acquire` would; anything else changes nothing and is left to
+    /// `acquire`.
+    @Test func nestIfHoldingNestsOnlyWhatAcquireWouldNest() throws {
+        let (recorder, drive) = F.recorder()
+        let handle = recorder.makeHandle()
+        let other = recorder.makeHandle()
+        func nest(_ text: String, _ through: LockHandle) -> Bool {
+            Array(text.utf8).withUnsafeBytes { recorder.nestIfHolding(through, written: $0, caller: F.alice) }
+        }
+
+        #expect(!nest("AppA", handle))
+        #expect(recorder.state() == RecorderSnapshot(holder: nil, lockCount: 0))
+        #expect(drive.calls.isEmpty)
+
+        try handle.acquire(F.appA, caller: F.alice, force: false)
+        #expect(nest("AppA", handle))
+        #expect(nest("AppA\n", handle))
+        for refused in ["AppA\n\n", "AppB", "App", "AppAA", "", "\n"] {
+            #expect(!nest(refused, handle), "\(refused.debugDescription)")
+        }
+        #expect(!nest("AppA", other))
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 3))
+        #expect(drive.claims == 1)
+    }
+
     /// One handle, one holder: another open file of the same name and uid is
     /// refused; another process nests only through the holder's handle (an
     /// inherited or passed descriptor).
