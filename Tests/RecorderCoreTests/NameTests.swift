@@ -13,6 +13,30 @@ struct NameTests {
         try ClientName(parsing: bytes).value
     }
 
+    /// `matches` (the nest of a write, issue E2) agrees with the parser: the
+    /// bytes match a name exactly when they parse to it. Names short and of
+    /// the longest length (a String stored apart, not inline), against
+    /// themselves, with a newline, with each byte changed, cut or grown.
+    @Test func matchesIsExactlyParsingToTheName() throws {
+        let long = String(repeating: "x", count: ClientName.maxLength - 1) + "y"
+        for text in ["A", "Bench", "My App_1.0", "fifteen bytes..", "sixteen bytes...", long] {
+            let name = try ClientName(text)
+            var candidates: [[UInt8]] = [Array(text.utf8), Array(text.utf8) + [10], Array(text.utf8) + [10, 10],
+                                         Array(text.utf8.dropLast()), Array(text.utf8) + [UInt8(ascii: "z")], [], [10]]
+            for offset in 0..<text.utf8.count {
+                for byte: UInt8 in [0, 10, UInt8(ascii: "z"), 0xff] {
+                    var changed = Array(text.utf8)
+                    changed[offset] = byte
+                    candidates.append(changed)
+                }
+            }
+            for bytes in candidates {
+                let parsed = try? ClientName(parsing: bytes)
+                #expect(bytes.withUnsafeBytes { name.matches($0) } == (parsed == name), "\(text) against \(bytes)")
+            }
+        }
+    }
+
     @Test func theAllowedSetHas69Bytes() {
         #expect(Self.allowed.count == 26 + 26 + 10 + 7)
     }
