@@ -39,29 +39,35 @@ public struct MountTable: Sendable {
         }
     }
 
-    /// One line of mountinfo, its fields separated by single spaces.
+    /// One line of mountinfo, its fields separated by single spaces. The
+    /// fields are taken one after the other, with no array of them: `hold`
+    /// parses every line of the table at each start.
     static func entry(_ line: UnsafeBufferPointer<UInt8>) -> Entry? {
-        var ends: [Int] = []  // field N is line[(N == 0 ? 0 : ends[N - 1] + 1)..<ends[N]]
-        for index in 0...line.count where index == line.count || line[index] == UInt8(ascii: " ") {
-            ends.append(index)
+        var start = 0  // of the next field; past line.count when there is none
+        func next() -> UnsafeBufferPointer<UInt8>? {
+            guard start <= line.count else { return nil }
+            var end = start
+            while end < line.count && line[end] != UInt8(ascii: " ") { end += 1 }
+            defer { start = end + 1 }
+            return UnsafeBufferPointer(rebasing: line[start..<end])
         }
-        func field(_ number: Int) -> UnsafeBufferPointer<UInt8> {
-            UnsafeBufferPointer(rebasing: line[(number == 0 ? 0 : ends[number - 1] + 1)..<ends[number]])
+        // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - TYPE SOURCE ...
+        guard let id = next().flatMap(decimal), next() != nil, let numbers = next(), next() != nil,
+              let mountPoint = next(), next() != nil else { return nil }
+        var separated = false
+        while let field = next() {
+            if field.count == 1 && field[0] == UInt8(ascii: "-") { separated = true; break }
         }
-        guard ends.count >= 7,
-              let dash = ends.indices.first(where: { field($0).elementsEqual(CollectionOfOne(UInt8(ascii: "-"))) }),
-              dash + 2 < ends.count else { return nil }
-        let numbers = field(2)
-        guard let colon = numbers.firstIndex(of: UInt8(ascii: ":")),
+        guard separated, let type = next(), let source = next(),
+              let colon = numbers.firstIndex(of: UInt8(ascii: ":")),
               let major = decimal(UnsafeBufferPointer(rebasing: numbers[..<colon])),
               let minor = decimal(UnsafeBufferPointer(rebasing: numbers[(colon + 1)...])) else { return nil }
-        guard let id = decimal(field(0)) else { return nil }
         return Entry(
             id: Int(truncatingIfNeeded: id),
             device: deviceNumber(major: major, minor: minor),
-            mountPoint: unescape(field(4)),
-            fileSystemType: String(decoding: field(dash + 1), as: UTF8.self),
-            source: unescape(field(dash + 2)))
+            mountPoint: unescape(mountPoint),
+            fileSystemType: String(decoding: type, as: UTF8.self),
+            source: unescape(source))
     }
 
     /// Digits only, at least one, no overflow.

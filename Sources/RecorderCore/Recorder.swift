@@ -179,18 +179,44 @@ public final class Recorder: Sendable {
     /// the user's limit of locks): the caller then calls `acquire`, which
     /// decides, waits or refuses, and logs a refusal.
     public func nestIfHolding(_ handle: LockHandle, written: UnsafeRawBufferPointer, caller: Caller) -> Bool {
-        let nested = table.withLock { table -> (ClientName, UInt64)? in
+        let nested = table.withLock { table -> (ClientName, Nest)? in
             guard !table.removed, table.transition == nil, let holder = table.holder, let locks = table.holding,
-                  locks.id == handle.id, holder.name.matches(written) else { return nil }
-            do { try limits.addLock(uid: locks.uid) } catch { return nil }
-            addLock(&table, handle: handle.id, caller: caller)
-            eventOrder.lock()
-            return (holder.name, table.generation)
+                  locks.id == handle.id, holder.name.matches(written),
+                  let nest = try? nest(&table, locks, caller: caller) else { return nil }
+            return (holder.name, nest)
         }
-        guard let (name, generation) = nested else { return false }
-        changed(.nest, name, caller.pid, caller.uid, generation: generation)
-        eventOrder.unlock()
+        guard let (name, nest) = nested else { return false }
+        told(nest, name, caller: caller)
         return true
+    }
+
+    /// A nest taken under the table's lock, to be told after it.
+    struct Nest {
+        var generation: UInt64
+        /// Logged or observed: `eventOrder` is held until it is told.
+        var heard: Bool
+    }
+
+    /// One more lock of the holding handle, under the table's lock: counted
+    /// against its uid's limit and added. Its event keeps the order of the
+    /// table's changes (`eventOrder`, taken here) only where somebody hears
+    /// it; a nest that is neither logged nor observed takes no second lock.
+    private func nest(_ table: inout Table, _ locks: HandleLocks, caller: Caller) throws(RecorderError) -> Nest {
+        try limits.addLock(uid: locks.uid)
+        addLock(&table, handle: locks.id, caller: caller)
+        let heard = logsChanges || observer?.wants(.nest) == true
+        if heard { eventOrder.lock() }
+        return Nest(generation: table.generation, heard: heard)
+    }
+
+    /// After the table's lock: a nest's event told in order, or only counted.
+    private func told(_ nest: Nest, _ name: ClientName, caller: Caller) {
+        guard nest.heard else {
+            changeCount.add(1, ordering: .releasing)
+            return
+        }
+        changed(.nest, name, caller.pid, caller.uid, generation: nest.generation)
+        eventOrder.unlock()
     }
 
     /// Drops the most recent lock of the holder `name` (a write to `release`).
@@ -362,33 +388,26 @@ public final class Recorder: Sendable {
     func takeLock(_ name: ClientName, handle id: UInt64, caller: Caller, force: Bool, overrun: Overrun?) throws(RecorderError) {
         let deadline = deadline()
         // Under the lock: nest, refuse, or reserve the drive transition.
-        let nested = try table.withWaitableLock { (locked) throws(RecorderError) -> UInt64? in
+        let nested = try table.withWaitableLock { (locked) throws(RecorderError) -> Nest? in
             // Another handle's claim under way makes it the holder: refuse at once.
             if let claimant = locked.state.claimant, locked.state.claimantHandle != id {
                 throw .busy("being locked by \(claimant.name) (uid \(claimant.uid))")
             }
             try waitForTransition(locked, until: deadline)
-            return try locked.update { (table) throws(RecorderError) -> UInt64? in
+            return try locked.update { (table) throws(RecorderError) -> Nest? in
                 if let holder = table.holder {
                     // One handle, one holder: only the holding handle nests,
                     // and only with its name.
                     guard let locks = table.holding, locks.id == id, holder.name == name else {
                         throw .busy("held by \(holder.name) (uid \(holder.uid))")
                     }
-                    try limits.addLock(uid: locks.uid)
-                    addLock(&table, handle: id, caller: caller)
-                    eventOrder.lock()
-                    return table.generation
+                    return try nest(&table, locks, caller: caller)
                 }
                 reserve(&table, Reservation(name: name, handle: id, caller: caller, force: force, deadline: deadline))
                 return nil
             }
         }
-        if let generation = nested {
-            changed(.nest, name, caller.pid, caller.uid, generation: generation)
-            eventOrder.unlock()
-            return
-        }
+        if let nested { return told(nested, name, caller: caller) }
         try claim(Reservation(name: name, handle: id, caller: caller, force: force, deadline: deadline), overrun: overrun)
     }
 

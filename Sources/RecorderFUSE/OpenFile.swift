@@ -25,7 +25,9 @@ enum OpenFile: Sendable {
     /// files that take no handle).
     static func from(_ handle: UInt64) -> OpenFile? {
         guard let pointer = UnsafeRawPointer(bitPattern: UInt(handle)) else { return nil }
-        return Unmanaged<Box>.fromOpaque(pointer).takeUnretainedValue().file
+        // The kernel keeps the box until RELEASE, which no request of the
+        // same handle overlaps: no retain of the box for the read.
+        return Unmanaged<Box>.fromOpaque(pointer)._withUnsafeGuaranteedRef { $0.file }
     }
 
     /// The open file of a handle at its RELEASE; the handle is gone after.

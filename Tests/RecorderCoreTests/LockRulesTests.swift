@@ -1,4 +1,5 @@
 import Testing
+import Synchronization
 @testable import RecorderCore
 
 /// docs/design.md §3: locks belong to handles; one handle, one holder (issue I): the
@@ -76,6 +77,31 @@ struct LockRulesTests {
         #expect(!nest("AppA", other))
         #expect(recorder.state() == held(by: F.appA, F.alice, count: 3))
         #expect(drive.claims == 1)
+    }
+
+    /// A nest is told to an observer exactly when it wants nests (through
+    /// `acquire` and through `nestIfHolding` alike), and counted in
+    /// `changes` either way.
+    @Test(arguments: [false, true])
+    func aNestIsToldOnlyToAnObserverThatWantsIt(_ wanted: Bool) throws {
+        final class Listener: RecorderObserver, @unchecked Sendable {
+            let wantsNests: Bool
+            let kinds = Mutex<[RecorderEvent.Kind]>([])
+            init(wantsNests: Bool) { self.wantsNests = wantsNests }
+            func wants(_ kind: RecorderEvent.Kind) -> Bool { kind != .nest || wantsNests }
+            func recorderChanged(_ event: RecorderEvent) { kinds.withLock { $0.append(event.kind) } }
+        }
+        let listener = Listener(wantsNests: wanted)
+        let recorder = Recorder(name: "sr0", drive: FakeDrive(), observer: listener, logger: F.quiet)
+        let handle = recorder.makeHandle()
+        try handle.acquire(F.appA, caller: F.alice, force: false)
+        let before = recorder.changes
+        try handle.acquire(F.appA, caller: F.alice, force: false)
+        #expect(Array("AppA\n".utf8).withUnsafeBytes { recorder.nestIfHolding(handle, written: $0, caller: F.alice) })
+        #expect(recorder.changes == before + 2)
+        #expect(recorder.state() == held(by: F.appA, F.alice, count: 3))
+        let expected: [RecorderEvent.Kind] = wanted ? [.lock, .nest, .nest] : [.lock]
+        #expect(listener.kinds.withLock { $0 } == expected)
     }
 
     /// One handle, one holder: another open file of the same name and uid is

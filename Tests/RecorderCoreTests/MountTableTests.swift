@@ -104,4 +104,26 @@ struct MountTableTests {
         #expect(table.entry(at: "/") != nil)
         #expect(table.entry(at: "/proc")?.fileSystemType == "proc")
     }
+
+    /// readFile reads into a buffer that starts at 8 KiB and doubles: every
+    /// byte comes back, at and across each size it grows at.
+    @Test(arguments: [0, 1, 8191, 8192, 8193, 16384, 70001])
+    func readFileReturnsEveryByte(_ size: Int) throws {
+        var template = Array("/tmp/recorderfs-readfile-XXXXXX".utf8CString)
+        let descriptor = mkstemp(&template)
+        try #require(descriptor >= 0)
+        let path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        defer { unlink(path) }
+        let text = String((0..<size).map { Character(UnicodeScalar(UInt8(ascii: "a") + UInt8($0 % 26))) })
+        let written = Array(text.utf8).withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        close(descriptor)
+        try #require(written == size)
+        #expect(try readFile(path) == text)
+        do {
+            _ = try readFile(path + ".missing")
+            Issue.record("a missing file was read")
+        } catch {
+            #expect(error.rawValue == ENOENT)
+        }
+    }
 }
