@@ -120,6 +120,23 @@ struct InstallTests {
         // Nor does it export them: the library's own calls stay inside it.
         let exported = try run(["nm", "-D", "--defined-only", binary]).check().stdout
         #expect(!exported.contains(" fuse_") && !exported.contains(" udev_"), "exports libfuse's or libudev's names")
+        // Nor any name of its own: the Swift runtime's dladdr walks them at
+        // every start (scripts/bootstrap links with --no-export-dynamic).
+        #expect(exported.isEmpty, "exports \(exported.split(separator: "\n").count) symbols")
+        // Where the toolchain has lld, the binary is linked by it: packed
+        // relative relocations, and the functions of scripts/link-order.txt
+        // side by side at the start of the text.
+        let toolchain = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")
+            .first { access("\($0)/swift", X_OK) == 0 }
+        if let toolchain, access("\(toolchain)/ld.lld", X_OK) == 0 {
+            #expect(dynamic.contains("(RELR)"), "\(dynamic)")
+            let symbols = try run(["nm", "-n", "--defined-only", binary]).check().stdout.split(separator: "\n")
+            let firstFunction = symbols.first { $0.split(separator: " ").dropFirst().first.map { $0 == "t" || $0 == "T" } ?? false }
+            let order = try String(contentsOfFile: repositoryRoot + "/scripts/link-order.txt", encoding: .utf8)
+            let firstListed = order.split(separator: "\n").first.map(String.init)
+            #expect(firstFunction?.split(separator: " ", maxSplits: 2).last.map(String.init) == firstListed,
+                    "the text begins with \(firstFunction ?? "nothing")")
+        }
         let ldd = try run(["ldd", binary]).check().stdout
         for runtime in ["libswift", "libFoundation", "libdispatch", "libBlocksRuntime", "libicu", "not found"] {
             #expect(!ldd.contains(runtime), "ldd: \(ldd)")
