@@ -7,12 +7,18 @@ import Synchronization
 extension Recorder {
     /// The number of lock state changes so far: it moves whenever `owner`,
     /// `lockcount`, `holders` or `generation` may have.
-    public var changes: UInt64 { changeCount.load(ordering: .acquiring) }
+    public var changes: UInt64 { changeCount.load(ordering: .sequentiallyConsistent) }
 
     /// The same, with the event made only if the observer wants it (a
     /// nest, say, with no reader of `events` and no poller).
     func changed(_ kind: RecorderEvent.Kind, _ name: ClientName, _ pid: Int32, _ uid: UInt32, generation: UInt64) {
-        changeCount.add(1, ordering: .releasing)
+        changeCount.add(1, ordering: .sequentiallyConsistent)
+        tell(kind, name, pid, uid, generation: generation)
+    }
+
+    /// A change counted already: logged, and told to the observer if it
+    /// wants it.
+    func tell(_ kind: RecorderEvent.Kind, _ name: ClientName, _ pid: Int32, _ uid: UInt32, generation: UInt64) {
         logChange(kind, name, pid, uid, generation: generation)
         guard let observer, observer.wants(kind) else { return }
         observer.recorderChanged(RecorderEvent(kind: kind, recorder: self.name, name: name, pid: pid, uid: uid,
@@ -32,7 +38,7 @@ extension Recorder {
     /// event log entry Windows writes); refusals are logged at notice.
     func changed(_ event: RecorderEvent) {
         if event.kind != .refused {
-            changeCount.add(1, ordering: .releasing)
+            changeCount.add(1, ordering: .sequentiallyConsistent)
             if let name = event.name { logChange(event.kind, name, event.pid, event.uid, generation: event.generation) }
         }
         observer?.recorderChanged(event)

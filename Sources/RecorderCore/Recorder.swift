@@ -198,24 +198,27 @@ public final class Recorder: Sendable {
     }
 
     /// One more lock of the holding handle, under the table's lock: counted
-    /// against its uid's limit and added. Its event keeps the order of the
-    /// table's changes (`eventOrder`, taken here) only where somebody hears
-    /// it; a nest that is neither logged nor observed takes no second lock.
+    /// against its uid's limit, added, and counted as a change. Its event
+    /// keeps the order of the table's changes (`eventOrder`, taken here) only
+    /// where somebody hears it; a nest that is neither logged nor observed
+    /// takes no second lock.
+    ///
+    /// The change is counted before the observer is asked: a poller that
+    /// registers after the question loads the new count (and sees the
+    /// change), one that registered before it is told (design.md §2, poll).
     private func nest(_ table: inout Table, _ locks: HandleLocks, caller: Caller) throws(RecorderError) -> Nest {
         try limits.addLock(uid: locks.uid)
         addLock(&table, handle: locks.id, caller: caller)
+        changeCount.add(1, ordering: .sequentiallyConsistent)
         let heard = logsChanges || observer?.wants(.nest) == true
         if heard { eventOrder.lock() }
         return Nest(generation: table.generation, heard: heard)
     }
 
-    /// After the table's lock: a nest's event told in order, or only counted.
+    /// After the table's lock: a heard nest's event, told in order.
     private func told(_ nest: Nest, _ name: ClientName, caller: Caller) {
-        guard nest.heard else {
-            changeCount.add(1, ordering: .releasing)
-            return
-        }
-        changed(.nest, name, caller.pid, caller.uid, generation: nest.generation)
+        guard nest.heard else { return }
+        tell(.nest, name, caller.pid, caller.uid, generation: nest.generation)
         eventOrder.unlock()
     }
 

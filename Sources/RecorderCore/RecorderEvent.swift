@@ -50,7 +50,8 @@ public protocol RecorderObserver: AnyObject, Sendable {
     func recorderChanged(_ event: RecorderEvent)
     /// Whether an event of `kind` would reach anyone now: a recorder makes
     /// the event of a nest, an unlock or a refusal only then. Every event
-    /// unless the observer says otherwise.
+    /// unless the observer says otherwise. It may be asked under the
+    /// recorder's lock: it must not block nor call into a recorder.
     func wants(_ kind: RecorderEvent.Kind) -> Bool
 }
 

@@ -40,8 +40,12 @@ public final class EventHub: RecorderObserver {
 
     /// Readers of `events`, poll(2)ers of the value files (for all but a
     /// refusal), or what follows.
+    /// A poller registers (`pollLater`) and then loads the recorder's count
+    /// of changes; a change is counted and then asks here: with both
+    /// sequentially consistent, one of the two sees the other.
     public func wants(_ kind: RecorderEvent.Kind) -> Bool {
-        readerCount.load(ordering: .relaxed) > 0 || (kind != .refused && pollerCount.load(ordering: .relaxed) > 0)
+        readerCount.load(ordering: .relaxed) > 0
+            || (kind != .refused && pollerCount.load(ordering: .sequentiallyConsistent) > 0)
             || next?.wants(kind) == true
     }
 
@@ -79,7 +83,7 @@ public final class EventHub: RecorderObserver {
             let previous = pollers[recorder, default: [:]].updateValue(pollHandle, forKey: ObjectIdentifier(handle))
             return previous
         }
-        if let previous { previous.destroy() } else { pollerCount.add(1, ordering: .relaxed) }
+        if let previous { previous.destroy() } else { pollerCount.add(1, ordering: .sequentiallyConsistent) }
     }
 
     /// The handle is closed: its poller is no longer woken.
@@ -93,7 +97,7 @@ public final class EventHub: RecorderObserver {
     }
 
     private func wakePollers(of recorder: String) {
-        guard pollerCount.load(ordering: .relaxed) > 0 else { return }
+        guard pollerCount.load(ordering: .sequentiallyConsistent) > 0 else { return }
         let woken = pollers.withLock { $0.removeValue(forKey: recorder) } ?? [:]
         pollerCount.subtract(woken.count, ordering: .relaxed)
         for pollHandle in woken.values {

@@ -25,8 +25,9 @@ enum OpenFile: Sendable {
     /// files that take no handle).
     static func from(_ handle: UInt64) -> OpenFile? {
         guard let pointer = UnsafeRawPointer(bitPattern: UInt(handle)) else { return nil }
-        // The kernel keeps the box until RELEASE, which no request of the
-        // same handle overlaps: no retain of the box for the read.
+        // Called at the start of a handler, before its request is answered:
+        // until then the kernel holds the file, so its RELEASE (which lets go
+        // of the box) cannot come. No retain of the box for the read.
         return Unmanaged<Box>.fromOpaque(pointer)._withUnsafeGuaranteedRef { $0.file }
     }
 

@@ -128,14 +128,22 @@ struct InstallTests {
         // side by side at the start of the text.
         let toolchain = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")
             .first { access("\($0)/swift", X_OK) == 0 }
+            .map { URL(fileURLWithPath: "\($0)/swift").resolvingSymlinksInPath().deletingLastPathComponent().path }
         if let toolchain, access("\(toolchain)/ld.lld", X_OK) == 0 {
             #expect(dynamic.contains("(RELR)"), "\(dynamic)")
-            let symbols = try run(["nm", "-n", "--defined-only", binary]).check().stdout.split(separator: "\n")
-            let firstFunction = symbols.first { $0.split(separator: " ").dropFirst().first.map { $0 == "t" || $0 == "T" } ?? false }
+            // The first function listed is where the text's functions begin.
+            var functions: [(address: UInt64, name: Substring)] = []
+            for line in try run(["nm", "-n", "--defined-only", binary]).check().stdout.split(separator: "\n") {
+                let fields = line.split(separator: " ", maxSplits: 2)
+                if fields.count == 3, "tTwW".contains(fields[1]), let address = UInt64(fields[0], radix: 16) {
+                    functions.append((address, fields[2]))
+                }
+            }
             let order = try String(contentsOfFile: repositoryRoot + "/scripts/link-order.txt", encoding: .utf8)
-            let firstListed = order.split(separator: "\n").first.map(String.init)
-            #expect(firstFunction?.split(separator: " ", maxSplits: 2).last.map(String.init) == firstListed,
-                    "the text begins with \(firstFunction ?? "nothing")")
+            let firstListed = order.split(separator: "\n").first
+            let listedAddress = functions.first { $0.name == firstListed }?.address
+            #expect(listedAddress != nil && listedAddress == functions.first?.address,
+                    "the text begins with \(functions.first.map { String($0.name) } ?? "nothing"), not \(firstListed ?? "nothing")")
         }
         let ldd = try run(["ldd", binary]).check().stdout
         for runtime in ["libswift", "libFoundation", "libdispatch", "libBlocksRuntime", "libicu", "not found"] {

@@ -104,6 +104,32 @@ struct LockRulesTests {
         #expect(listener.kinds.withLock { $0 } == expected)
     }
 
+    /// Every change is counted before the observer is asked whether it wants
+    /// its event: a poller that registers after the question still sees the
+    /// change in the count (the nest's event is asked under the table's lock).
+    @Test func aChangeIsCountedBeforeTheObserverIsAsked() throws {
+        final class Listener: RecorderObserver, @unchecked Sendable {
+            weak var recorder: Recorder?
+            let asked = Mutex<[(RecorderEvent.Kind, UInt64)]>([])
+            func wants(_ kind: RecorderEvent.Kind) -> Bool {
+                let changes = recorder?.changes ?? 0
+                asked.withLock { $0.append((kind, changes)) }
+                return false
+            }
+            func recorderChanged(_ event: RecorderEvent) {}
+        }
+        let listener = Listener()
+        let recorder = Recorder(name: "sr0", drive: FakeDrive(), observer: listener, logger: F.quiet)
+        listener.recorder = recorder
+        let handle = recorder.makeHandle()
+        try handle.acquire(F.appA, caller: F.alice, force: false)
+        let afterLock = recorder.changes
+        try handle.acquire(F.appA, caller: F.alice, force: false)
+        #expect(Array("AppA".utf8).withUnsafeBytes { recorder.nestIfHolding(handle, written: $0, caller: F.alice) })
+        let nests = listener.asked.withLock { $0.filter { $0.0 == .nest }.map(\.1) }
+        #expect(nests == [afterLock + 1, afterLock + 2])
+    }
+
     /// One handle, one holder: another open file of the same name and uid is
     /// refused; another process nests only through the holder's handle (an
     /// inherited or passed descriptor).
