@@ -9,8 +9,8 @@ extension Recorder {
     /// `lockcount`, `holders` or `generation` may have.
     public var changes: UInt64 { changeCount.load(ordering: .sequentiallyConsistent) }
 
-    /// The same, with the event made only if the observer wants it (a
-    /// nest, say, with no reader of `events` and no poller).
+    /// A change counted, logged, and made an event only if the observer
+    /// wants it (a nest, say, with no reader of `events` and no poller).
     func changed(_ kind: RecorderEvent.Kind, _ name: ClientName, _ pid: Int32, _ uid: UInt32, generation: UInt64) {
         changeCount.add(1, ordering: .sequentiallyConsistent)
         tell(kind, name, pid, uid, generation: generation)

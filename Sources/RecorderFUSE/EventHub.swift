@@ -40,6 +40,7 @@ public final class EventHub: RecorderObserver {
 
     /// Readers of `events`, poll(2)ers of the value files (for all but a
     /// refusal), or what follows.
+    ///
     /// A poller registers (`pollLater`) and then loads the recorder's count
     /// of changes; a change is counted and then asks here: with both
     /// sequentially consistent, one of the two sees the other.
