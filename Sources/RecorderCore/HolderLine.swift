@@ -22,7 +22,7 @@ extension HandleRecord {
     public init?<Line: StringProtocol>(line text: Line) {
         var text = Substring(text)
         if text.hasSuffix("\n") { text = text.dropLast() }
-        guard let separator = text.firstRange(of: " pid=") else { return nil }
+        guard let separator = text.firstRange(ofBytes: " pid=") else { return nil }
         guard let name = try? ClientName(String(text[..<separator.lowerBound])) else { return nil }
         let fields = text[text.index(after: separator.lowerBound)...].split(separator: " ", omittingEmptySubsequences: false)
         guard fields.count == 4 else { return nil }

@@ -142,7 +142,7 @@ enum FuseCommandLine {
             }
             var path = spec[spec.index(after: separator)...]
             var generic = ""
-            if let last = path.lastRange(of: ":/") {
+            if let last = path.lastRange(ofBytes: ":/") {
                 generic = ",sg=" + path[path.index(after: last.lowerBound)...]
                 path = path[..<last.lowerBound]
             }

@@ -283,7 +283,7 @@ struct DeviceSpec: ExpressibleByArgument {
         guard let equals = argument.firstIndex(of: "="), equals != argument.startIndex else { return nil }
         name = String(argument[..<equals])
         var rest = argument[argument.index(after: equals)...]
-        if let generic = rest.lastRange(of: ",sg=") {
+        if let generic = rest.lastRange(ofBytes: ",sg=") {
             sg = String(rest[generic.upperBound...])
             rest = rest[..<generic.lowerBound]
             guard sg?.isEmpty == false else { return nil }
@@ -305,18 +305,5 @@ struct DeviceSpec: ExpressibleByArgument {
                     || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
                     || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
             }
-    }
-}
-
-extension StringProtocol {
-    /// The range of the last occurrence of `text`.
-    func lastRange(of text: String) -> Range<Index>? {
-        var found: Range<Index>?
-        var rest = self[...]
-        while let range = rest.firstRange(of: text) {
-            found = range
-            rest = rest[index(after: range.lowerBound)...]
-        }
-        return found
     }
 }

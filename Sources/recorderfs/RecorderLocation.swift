@@ -43,7 +43,7 @@ func recorderDirectory(at path: String) -> RecorderLocation? {
 /// The recorder named `recorder` (or the recorder directory at that path,
 /// when it holds a `/`) under the mountpoint `chosenMountPoint(given)`.
 func locateRecorder(_ recorder: String, mountPoint given: String?) throws -> RecorderLocation {
-    if recorder.contains("/") {
+    if recorder.contains(bytes: "/") {
         guard let location = recorderDirectory(at: recorder) else {
             throw Failure("\(recorder) is not a recorder directory.")
         }

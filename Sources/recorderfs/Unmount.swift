@@ -73,5 +73,5 @@ func shellQuoted(_ text: String) -> String {
         (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
             || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || "/._-+,:@%=".utf8.contains(byte)
     }
-    return safe && !text.isEmpty ? text : "'" + text.replacing("'", with: "'\\''") + "'"
+    return safe && !text.isEmpty ? text : "'" + text.replacing(bytes: "'", with: "'\\''") + "'"
 }

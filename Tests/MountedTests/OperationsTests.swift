@@ -144,6 +144,13 @@ struct InstallTests {
             let listedAddress = functions.first { $0.name == firstListed }?.address
             #expect(listedAddress != nil && listedAddress == functions.first?.address,
                     "the text begins with \(functions.first.map { String($0.name) } ?? "nothing"), not \(firstListed ?? "nothing")")
+            // No name listed is a local symbol of several object files
+            // (`objectdestroyTm`): lld would move the section of every one of
+            // them to the front, a whole object's text each.
+            var definitions: [Substring: Int] = [:]
+            for function in functions { definitions[function.name, default: 0] += 1 }
+            let repeated = order.split(separator: "\n").filter { definitions[$0, default: 0] > 1 }
+            #expect(repeated.isEmpty, "\(repeated.count) names listed are defined more than once: \(repeated.prefix(3))")
         }
         let ldd = try run(["ldd", binary]).check().stdout
         for runtime in ["libswift", "libFoundation", "libdispatch", "libBlocksRuntime", "libicu", "not found"] {
