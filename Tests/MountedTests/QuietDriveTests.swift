@@ -254,6 +254,31 @@ extension Mounted {
             }
         }
 
+        @Test("the re-probes of a burst of releases wake the hotplug thread once per 10 ms at most, not once each")
+        func reprobesOfABurstWakeTheHotplugThreadOnce() throws {
+            try withRecorder { recorder in
+                let pid = recorder.daemon.child.pid
+                let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")
+                let hotplug = try #require(tasks.first { fileText("/proc/\(pid)/task/\($0)/comm") == "rfs-hotplug\n" },
+                                           "no thread of the daemon is named rfs-hotplug")
+                func sleeps() throws -> Int {
+                    let status = fileText("/proc/\(pid)/task/\(hotplug)/status")
+                    let line = status.split(separator: "\n").first { $0.hasPrefix("voluntary_ctxt_switches:") }
+                    return try #require(line.flatMap { Int($0.split(separator: "\t").last ?? "") }, "\(status)")
+                }
+                let before = try sleeps()
+                let started = ContinuousClock.now
+                try run(["/usr/bin/python3", "-c", pythonScript("lock_cycles"), recorder.path("acquire")]).check()
+                let elapsed = Int((ContinuousClock.now - started) / .milliseconds(1))
+                try expectFree(recorder)
+                // 1,000 releases, 1,000 change uevents. The thread sleeps twice
+                // per gathering of 10 ms (on the socket, then on its stop
+                // pipe); woken for each uevent, it slept about 1,000 times.
+                let slept = try sleeps() - before
+                #expect(slept <= 2 * (elapsed / 10 + 1) + 4, "the hotplug thread slept \(slept) times in \(elapsed) ms")
+            }
+        }
+
         // MARK: The claim state
 
         @Test("state: free, then claiming since … and whom it waits for (also in status and the log), locked, free")

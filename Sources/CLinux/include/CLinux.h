@@ -4,8 +4,8 @@
 // The kernel's and glibc's own definitions of what recorderfs asks of Linux,
 // so that no number or layout is typed in by hand: loop devices (the virtual
 // recorder), CD-ROM ioctls (the tray), device numbers, pid namespaces
-// (NS_GET_PARENT, for `holders` read in a container), and posix_spawn's
-// SETSID flag (a GNU extension).
+// (NS_GET_PARENT, for `holders` read in a container), posix_spawn's
+// SETSID flag and thread names (GNU extensions).
 #include <linux/cdrom.h>
 #include <linux/loop.h>
 #include <linux/major.h>
@@ -31,5 +31,9 @@ static const unsigned int RFS_SCSI_GENERIC_MAJOR = SCSI_GENERIC_MAJOR;
 // POSIX_SPAWN_SETSID, which <spawn.h> shows only under _GNU_SOURCE (set
 // for CLinux.c alone: the header is shared with Swift's view of glibc).
 extern const short RFS_POSIX_SPAWN_SETSID;
+
+// Names the calling thread (at most 15 bytes shown) for `top -H` and
+// `ps -L`: pthread_setname_np is a GNU extension too.
+void rfs_name_this_thread(const char *name);
 
 #endif
