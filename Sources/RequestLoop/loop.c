@@ -15,8 +15,10 @@
 // (rfs_pass_on_reading); a drive call is bracketed (rfs_drive_call_begins/
 // ends), and the keeper passes reading on for a call still in the drive after
 // DRIVE_CALL_GRACE_NS (RecorderCore's `BlockingHooks` make those calls).
-// Requests not in reader_answers, and the RELEASE of a lock file (nobody waits
-// for it), pass reading on before they start.
+// Requests not in reader_answers pass reading on before they start. The
+// RELEASE of a lock file is answered by the reader like the rest: closing the
+// claim beside the client's next request cost a worker's wake-up per cycle,
+// more than it saved (docs/request-loop.md).
 //
 // Reading is a baton, a lock that the keeper can let go of for a worker
 // stuck in a drive: each time a worker takes it is a turn, and a turn's
@@ -322,10 +324,10 @@ static void pass_on_if_cancelled(void *argument)
 
 /* Whether the reader answers the request in buf itself, still holding the
  * baton: its handler passes reading on before it blocks (see the top of this
- * file), and nobody waits for it to be out of the way. */
-static int reader_answers(const struct rfs_loop *loop, const struct fuse_buf *buf, int ordered_release)
+ * file). */
+static int reader_answers(const struct rfs_loop *loop, const struct fuse_buf *buf)
 {
-	if (ordered_release || (buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof(struct fuse_in_header))
+	if ((buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof(struct fuse_in_header))
 		return 0;
 	uint32_t opcode = ((const struct fuse_in_header *)buf->mem)->opcode;
 	return opcode < 64 && (loop->config.reader_answers & ((uint64_t)1 << opcode));
@@ -361,7 +363,7 @@ static int take(struct rfs_loop *loop, struct fuse_buf *buf, uint64_t *sequence,
 			add_release(loop, *sequence, key);
 		}
 	}
-	if (res <= 0 || !reader_answers(loop, buf, key != 0))
+	if (res <= 0 || !reader_answers(loop, buf))
 		rfs_pass_on_reading();
 	return res;
 }

@@ -57,6 +57,9 @@
  *   flock OPS DEVICE             open + flock(LOCK_EX|LOCK_NB) + close: op
  *   tmpfs OPS FILE               open(O_WRONLY|O_CREAT|O_TRUNC) + write + close: op
  *   mountinfo OPS                open + read all + close of /proc/self/mountinfo: op
+ *   uevent OPS FILE              pwrite("change") at 0 of FILE, a block device's
+ *                                uevent attribute opened once (the re-probe
+ *                                after a release): op
  *
  * Warm-up operations (a tenth of OPS, at most 20) come first and are not
  * recorded; with BENCH_NO_WARMUP set in the environment there are none, so
@@ -740,10 +743,17 @@ static int mode_kernel(const char *mode, int argc, char **argv)
 	struct series *op = series_new("op", ops);
 	long skip = warmup(ops);
 	static char buffer[65536];
+	/* recorderfs keeps the attribute open: only the write is timed */
+	int uevent = -1;
+	if (strcmp(mode, "uevent") == 0 && (uevent = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+		die(path);
 	for (long i = 0; i < skip + ops; i++) {
 		int code = 0;
 		uint64_t t0 = now();
-		if (strcmp(mode, "excl") == 0) {
+		if (uevent >= 0) {
+			if (pwrite(uevent, "change", 6, 0) != 6)
+				code = errno ? errno : EIO;
+		} else if (strcmp(mode, "excl") == 0) {
 			int fd = open(path, O_RDONLY | O_NONBLOCK | O_EXCL | O_CLOEXEC);
 			if (fd < 0)
 				code = errno;
@@ -821,7 +831,8 @@ int main(int argc, char **argv)
 		rc = mode_stall(argc - 2, argv + 2);
 	else if (strcmp(mode, "startup") == 0)
 		rc = mode_startup(argc - 2, argv + 2);
-	else if (!strcmp(mode, "excl") || !strcmp(mode, "flock") || !strcmp(mode, "tmpfs") || !strcmp(mode, "mountinfo"))
+	else if (!strcmp(mode, "excl") || !strcmp(mode, "flock") || !strcmp(mode, "tmpfs") || !strcmp(mode, "mountinfo") ||
+		 !strcmp(mode, "uevent"))
 		rc = mode_kernel(mode, argc - 2, argv + 2);
 	if (rc == 2)
 		fprintf(stderr, "client: bad arguments for %s (see client.c)\n", mode);
