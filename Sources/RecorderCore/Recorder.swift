@@ -260,12 +260,12 @@ public final class Recorder: Sendable {
     /// The handle's last descriptor is gone (FUSE RELEASE): its locks go too.
     func closed(_ id: UInt64, uid: UInt32) {
         limits.closeHandle(uid: uid)
-        // A handle without locks has nothing to let go of: it never waits
-        // for the drive. (A claim for it that ends late is undone by the
-        // claim itself.)
-        guard holdsLocks(id) else { return }
         let deadline = deadline()
         let last = table.withWaitableLock { locked -> Bool in
+            // A handle without locks has nothing to let go of: it never waits
+            // for the drive. (A claim for it that ends late is undone by the
+            // claim itself.)
+            guard locked.state.holding?.id == id else { return false }
             // A release under way may be dropping this handle's last lock.
             while let until = locked.state.transition, until > .now, options.hooks.wait(locked, until: min(until, deadline)) {}
             return locked.update { table -> Bool in

@@ -83,7 +83,10 @@ struct rfs_loop {
 	atomic_size_t pending;		/* nreleases, read without the lock */
 	atomic_size_t pending_keyed;	/* those with a key, likewise */
 	struct rfs_worker workers;	/* list head */
-	unsigned threads, idle, max_threads, max_idle;
+	unsigned threads, max_threads, max_idle;
+	/* Workers not serving a request. Counted without the lock (twice per
+	 * request); the lock is taken only to start or end a worker. */
+	atomic_uint idle;
 	int error;
 	sem_t finished;
 };
@@ -395,11 +398,12 @@ static void *worker(void *argument)
 		}
 
 		/* Keep a worker ready for the kernel while this one works. */
-		pthread_mutex_lock(&loop->lock);
-		loop->idle--;
-		if (loop->idle == 0 && loop->threads < loop->max_threads)
-			start_worker(loop);
-		pthread_mutex_unlock(&loop->lock);
+		if (atomic_fetch_sub(&loop->idle, 1) == 1) {
+			pthread_mutex_lock(&loop->lock);
+			if (atomic_load(&loop->idle) == 0 && loop->threads < loop->max_threads)
+				start_worker(loop);
+			pthread_mutex_unlock(&loop->lock);
+		}
 
 		current_sequence = sequence;
 		fuse_session_process_buf(loop->se, &buf);
@@ -407,8 +411,13 @@ static void *worker(void *argument)
 		if (is_release)
 			remove_release(loop, sequence);
 
-		pthread_mutex_lock(&loop->lock);
-		if (loop->idle >= loop->max_idle && !fuse_session_exited(loop->se)) {
+		if (atomic_load(&loop->idle) >= loop->max_idle && !fuse_session_exited(loop->se)) {
+			pthread_mutex_lock(&loop->lock);
+			if (atomic_load(&loop->idle) < loop->max_idle || fuse_session_exited(loop->se)) {
+				pthread_mutex_unlock(&loop->lock);
+				atomic_fetch_add(&loop->idle, 1);
+				continue;
+			}
 			/* Enough workers wait already: this one goes away. */
 			unlink_worker(self);
 			loop->threads--;
@@ -423,8 +432,7 @@ static void *worker(void *argument)
 			free(buf.mem);
 			return NULL;
 		}
-		loop->idle++;
-		pthread_mutex_unlock(&loop->lock);
+		atomic_fetch_add(&loop->idle, 1);
 	}
 
 	if (kept)
@@ -455,7 +463,7 @@ static int start_worker(struct rfs_loop *loop)
 	w->next->prev = w;
 	loop->workers.next = w;
 	loop->threads++;
-	loop->idle++;
+	atomic_fetch_add(&loop->idle, 1);
 	return 0;
 }
 
