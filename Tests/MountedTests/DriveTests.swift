@@ -7,6 +7,30 @@ extension Mounted {
         static let exclusiveOpen = "fd = os.open(a[0], os.O_RDONLY | os.O_NONBLOCK | os.O_EXCL)"
         static let exclusiveOpenAndFlock = exclusiveOpen + "; fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)"
 
+        @Test("a node that leads to another device by now: acquire fails with ENODEV and that device is left alone",
+              arguments: [[], ["--exclusive"]])
+        func replacedNode(_ options: [String]) throws {
+            try withWorkspace { workspace in
+                let (first, second) = (try workspace.loopDevice(), try workspace.loopDevice())
+                let node = workspace.path + "/node"
+                func makeNode(_ device: String) throws {
+                    #expect(try probe("os.mknod(a[0], 0o060600, os.stat(a[1]).st_rdev)", node, device) == "OK")  // S_IFBLK
+                }
+                try makeNode(first)
+                let mountPoint = try workspace.directory("mnt")
+                _ = try workspace.startDaemon(mountPoint: mountPoint, ["--no-discover", "--device", "sr0=\(node)"] + options)
+                let acquire = "\(mountPoint)/sr0/acquire"
+                #expect(try writeOnce(acquire, "A") == "OK 1")
+                // Another device under the same name: the daemon must not
+                // claim it, nor open it with O_EXCL.
+                #expect(try probe("os.unlink(a[0])", node) == "OK")
+                try makeNode(second)
+                #expect(try writeOnce(acquire, "A") == "ENODEV")
+                #expect(fileText("\(mountPoint)/sr0/lockcount") == "0\n")
+                #expect(try probe(Self.exclusiveOpenAndFlock, second) == "OK", "the other device is held")
+            }
+        }
+
         @Test("acquire refuses a mounted volume (EBUSY); acquire_force dismounts it and locks")
         func mountedVolume() throws {
             try withRecorder(volume: true) { recorder in
