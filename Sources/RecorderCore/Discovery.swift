@@ -115,6 +115,7 @@ public final class Discovery: @unchecked Sendable {
         guard let monitor else { return }
         // Named for `top -H`, `ps -L` and the tests.
         rfs_name_this_thread("rfs-hotplug")
+        updateFilter()
         var descriptors = [pollfd(fd: monitor.descriptor, events: Int16(POLLIN), revents: 0),
                            pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
         while true {
@@ -124,6 +125,7 @@ public final class Discovery: @unchecked Sendable {
             while let event = monitor.receive(ignoring: isNothingNew) {
                 if let (action, device) = event { handle(action, device) }
             }
+            updateFilter()
             // The events of a burst gather in the socket for a moment and are
             // read together: each release of a recorder makes a change uevent
             // (the re-probe), and a thread woken for every one of them took
@@ -142,6 +144,29 @@ public final class Discovery: @unchecked Sendable {
     private func stopRequested(within milliseconds: Int32) -> Bool {
         var wake = pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)
         return poll(&wake, 1, milliseconds) > 0
+    }
+
+    /// The kernel names whose change uevents the kernel drops now.
+    private var filtered: [String]?
+
+    /// Has the kernel drop what `isNothingNew` would: the change uevents of
+    /// the recorders in the set now (their re-probes, one per release),
+    /// which then never wake this thread nor cost it a read.
+    private func updateFilter() {
+        guard let monitor, monitor.source == .kernel else { return }
+        let candidates = Set(pinned.keys).union(set.entries.map(\.recorder.name))
+        let names = candidates.filter { isNothingNew(.change, $0) }.sorted()
+        guard names != filtered else { return }
+        filtered = names
+        monitor.dropChanges(ofDevpaths: names.compactMap(Self.devpath(ofKernelName:)))
+    }
+
+    /// `/devices/…/block/NAME`, as the kernel's uevents name the device.
+    static func devpath(ofKernelName name: String) -> String? {
+        guard !name.contains(bytes: "/"), let resolved = realpath("/sys/class/block/\(name)", nil) else { return nil }
+        defer { free(resolved) }
+        let path = String(cString: resolved)
+        return path.hasPrefix("/sys/devices/") ? String(path.dropFirst(4)) : nil
     }
 
     /// A change of a device that is a recorder already changes nothing

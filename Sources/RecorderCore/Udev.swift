@@ -146,6 +146,20 @@ public final class UdevMonitor {
 
     private var peekBuffer = [UInt8](repeating: 0, count: 8192)
 
+    /// Drops the change uevents of the devices at these devpaths
+    /// (`/devices/…/block/sr0`) in the kernel, before they are queued
+    /// (`ChangeFilter`). Only for the kernel's messages: udev's carry a header
+    /// of libudev's, which filters them itself, and then this does nothing.
+    public func dropChanges(ofDevpaths devpaths: [String]) {
+        guard source == .kernel else { return }
+        if !ChangeFilter.attach(ChangeFilter.program(dropping: devpaths), to: descriptor) {
+            // Refused: an older filter must not go on dropping what is no
+            // longer a recorder's. The thread drops what it must itself.
+            var none: Int32 = 0
+            _ = setsockopt(descriptor, SOL_SOCKET, SO_DETACH_FILTER, &none, socklen_t(MemoryLayout<Int32>.size))
+        }
+    }
+
     /// The action and kernel name of the waiting message, read with
     /// MSG_PEEK from its properties (`ACTION=…`, `DEVNAME=…`, NUL-separated
     /// in the kernel's messages and in udev's alike); nil when there is

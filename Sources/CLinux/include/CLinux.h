@@ -4,9 +4,10 @@
 // The kernel's and glibc's own definitions of what recorderfs asks of Linux,
 // so that no number or layout is typed in by hand: loop devices (the virtual
 // recorder), CD-ROM ioctls (the tray), device numbers, pid namespaces
-// (NS_GET_PARENT, for `holders` read in a container), posix_spawn's
-// SETSID flag and thread names (GNU extensions).
+// (NS_GET_PARENT, for `holders` read in a container), socket filters,
+// posix_spawn's SETSID flag and thread names (GNU extensions).
 #include <linux/cdrom.h>
+#include <linux/filter.h>
 #include <linux/loop.h>
 #include <linux/major.h>
 #include <linux/nsfs.h>
@@ -24,6 +25,16 @@ static const unsigned long RFS_LOOP_CONFIGURE = LOOP_CONFIGURE;
 static const unsigned long RFS_CDROMEJECT = CDROMEJECT;
 static const unsigned long RFS_CDROMCLOSETRAY = CDROMCLOSETRAY;
 static const unsigned long RFS_NS_GET_PARENT = NS_GET_PARENT;
+
+// Socket filters (cBPF), for the hotplug socket: the opcodes are macros.
+static const unsigned short RFS_BPF_LD_LEN = BPF_LD | BPF_W | BPF_LEN;
+static const unsigned short RFS_BPF_LD_WORD = BPF_LD | BPF_W | BPF_ABS;
+static const unsigned short RFS_BPF_LD_HALF = BPF_LD | BPF_H | BPF_ABS;
+static const unsigned short RFS_BPF_LD_BYTE = BPF_LD | BPF_B | BPF_ABS;
+static const unsigned short RFS_BPF_JEQ = BPF_JMP | BPF_JEQ | BPF_K;
+static const unsigned short RFS_BPF_JGE = BPF_JMP | BPF_JGE | BPF_K;
+static const unsigned short RFS_BPF_RET = BPF_RET | BPF_K;
+static const int RFS_BPF_MAXINSNS = BPF_MAXINSNS;
 
 // The major number of SCSI generic nodes (/dev/sg*).
 static const unsigned int RFS_SCSI_GENERIC_MAJOR = SCSI_GENERIC_MAJOR;
