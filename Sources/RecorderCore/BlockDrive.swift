@@ -291,14 +291,13 @@ public final class BlockDrive: Drive {
     private func open(_ path: String, _ pinned: PinnedNode?, exclusive: Bool) throws(DriveError) -> FileDescriptor {
         guard let pinned else { throw .replaced("\(path) is not a device node") }
         var replaced: DriveError { .replaced("\(path) no longer leads to the recorder's device \(Self.numbers(pinned.device))") }
-        // An O_EXCL open is checked before, too: even one that fails at once
-        // is nothing to do to another device. (A plain open with O_NONBLOCK
-        // does nothing to a device; checked after, it is closed again. The
-        // check is a path walk and a look-up of the block device, a quarter
-        // of the kernel's work of the claim.)
+        // Checked before the open too: even an O_EXCL open that fails at
+        // once is nothing to do to another device, and a plain open is not
+        // nothing either (an optical drive wakes and is asked for its
+        // medium; a character device may act on being opened).
         let flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | (exclusive ? O_EXCL : 0)
         let descriptor = pinned.cPath.withUnsafeBufferPointer { cPath -> Int32 in
-            if exclusive, let status = FileStatus(cPath: cPath.baseAddress!), !pinned.isReached(by: status) { return -2 }
+            if let status = FileStatus(cPath: cPath.baseAddress!), !pinned.isReached(by: status) { return -2 }
             return retryingEINTR { Glibc.open(cPath.baseAddress!, flags) }
         }
         if descriptor == -2 { throw replaced }

@@ -81,6 +81,23 @@ enum ChangeFilter {
         sock_filter(code: code, jt: jt, jf: jf, k: k)
     }
 
+    /// Attaches the program that drops the changes of `devpaths` to the
+    /// socket, or of as many of the first of them as the kernel takes (it
+    /// charges the program, translated, to the socket's option memory, which
+    /// older kernels keep at 20 KiB). False when it takes none: the socket
+    /// is then left without a filter.
+    static func attach(dropping devpaths: [String], to socket: Int32) -> Bool {
+        var count = devpaths.count
+        while true {
+            if attach(program(dropping: Array(devpaths.prefix(count))), to: socket) { return true }
+            guard count > 0 else { break }
+            count /= 2
+        }
+        var none: Int32 = 0
+        _ = setsockopt(socket, SOL_SOCKET, SO_DETACH_FILTER, &none, socklen_t(MemoryLayout<Int32>.size))
+        return false
+    }
+
     /// Attaches `program` to the socket; false when the kernel refuses it.
     static func attach(_ program: [sock_filter], to socket: Int32) -> Bool {
         var program = program

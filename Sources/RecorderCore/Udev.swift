@@ -152,12 +152,10 @@ public final class UdevMonitor {
     /// of libudev's, which filters them itself, and then this does nothing.
     public func dropChanges(ofDevpaths devpaths: [String]) {
         guard source == .kernel else { return }
-        if !ChangeFilter.attach(ChangeFilter.program(dropping: devpaths), to: descriptor) {
-            // Refused: an older filter must not go on dropping what is no
-            // longer a recorder's. The thread drops what it must itself.
-            var none: Int32 = 0
-            _ = setsockopt(descriptor, SOL_SOCKET, SO_DETACH_FILTER, &none, socklen_t(MemoryLayout<Int32>.size))
-        }
+        // What the kernel does not take, or a refused filter (then none at
+        // all: an older one must not go on dropping what is no longer a
+        // recorder's), the thread drops itself.
+        _ = ChangeFilter.attach(dropping: devpaths, to: descriptor)
     }
 
     /// The action and kernel name of the waiting message, read with

@@ -22,11 +22,17 @@ extension Mounted {
                 let acquire = "\(mountPoint)/sr0/acquire"
                 #expect(try writeOnce(acquire, "A") == "OK 1")
                 // Another device under the same name: the daemon must not
-                // claim it, nor open it with O_EXCL.
+                // open it. While a burner holds it with O_EXCL, an open
+                // attempt of the claim's probe would say EBUSY; the check
+                // before the open says ENODEV.
                 #expect(try probe("os.unlink(a[0])", node) == "OK")
                 try makeNode(second)
+                let burner = try workspace.agent()
+                let held = try burner.openDescriptor(second, .exclusive)
                 #expect(try writeOnce(acquire, "A") == "ENODEV")
                 #expect(fileText("\(mountPoint)/sr0/lockcount") == "0\n")
+                #expect(try burner.close(held) == .ok(0))
+                #expect(try writeOnce(acquire, "A") == "ENODEV")
                 #expect(try probe(Self.exclusiveOpenAndFlock, second) == "OK", "the other device is held")
             }
         }

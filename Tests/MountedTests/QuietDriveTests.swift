@@ -270,6 +270,11 @@ extension Mounted {
 
         @Test("the re-probes of the daemon's own releases never wake its hotplug thread: the kernel drops them")
         func reprobesNeverReachTheHotplugThread() throws {
+            // With udev's events (a systemd-udevd runs) there is no filter:
+            // the thread reads them, gathered.
+            if try UdevDaemon.isRunning() {
+                throw TestFailure("a systemd-udevd runs (not started by this test): the kernel's events cannot be tested")
+            }
             try withRecorder { recorder in
                 let sleeps = try hotplugThread(of: recorder)
                 // The thread puts the filter in place when it starts, after
@@ -279,9 +284,10 @@ extension Mounted {
                 try run(["/usr/bin/python3", "-c", pythonScript("lock_cycles"), recorder.path("acquire")]).check()
                 try expectFree(recorder)
                 // 1,000 releases, 1,000 change uevents; woken for them, the
-                // thread slept twice per 10 ms of the series.
+                // thread slept twice per 10 ms of the series (8 to 14 times
+                // here). Another device's uevent now and then may wake it.
                 let slept = try sleeps() - before
-                #expect(slept <= 3, "the hotplug thread slept \(slept) times during 1,000 cycles")
+                #expect(slept <= 4, "the hotplug thread slept \(slept) times during 1,000 cycles")
             }
         }
 

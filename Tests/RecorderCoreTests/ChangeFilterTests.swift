@@ -14,7 +14,7 @@ struct ChangeFilterTests {
         var ends: [Int32] = [-1, -1]
         try #require(socketpair(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0, &ends) == 0)
         defer { close(ends[0]); close(ends[1]) }
-        let attached = ChangeFilter.attach(ChangeFilter.program(dropping: devpaths), to: ends[1])
+        let attached = ChangeFilter.attach(dropping: devpaths, to: ends[1])
         try #require(attached, "the kernel refused the filter: \(String(cString: strerror(errno)))")
         for message in messages {
             _ = message.utf8CString.withUnsafeBufferPointer { bytes in
@@ -73,5 +73,6 @@ struct ChangeFilterTests {
         // The first ones are dropped, the ones that did not fit pass.
         #expect(try passed([uevent("change", many[0])], dropping: many) == [])
         #expect(try passed([uevent("change", many[499])], dropping: many) == [uevent("change", many[499])])
+
     }
 }
