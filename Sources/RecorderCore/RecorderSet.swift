@@ -27,13 +27,20 @@ public final class RecorderSet: Sendable {
     }
 
     private let state = Mutex(State())
-    private let observer = Mutex<(@Sendable (Change) -> Void)?>(nil)
+    /// The observer, kept in a struct: a function value kept in the generic
+    /// Mutex itself was wrapped in two more reabstraction thunks at every
+    /// `withLock`, so each change made the next call deeper, until the
+    /// hotplug thread's stack overflowed (some 50,000 changes).
+    private struct Observer: Sendable {
+        let body: @Sendable (Change) -> Void
+    }
+    private let observer = Mutex<Observer?>(nil)
 
     public init() {}
 
     /// Called after every change, outside the set's lock; nil stops it.
     public func observe(_ body: (@Sendable (Change) -> Void)?) {
-        observer.withLock { $0 = body }
+        observer.withLock { $0 = body.map(Observer.init) }
     }
 
     /// Adds a recorder; nil when its name is taken.
@@ -96,6 +103,6 @@ public final class RecorderSet: Sendable {
     }
 
     private func notify(_ change: Change) {
-        observer.withLock { $0 }?(change)
+        observer.withLock { $0 }?.body(change)
     }
 }

@@ -17,7 +17,12 @@ import Synchronization
 final class ParkedRequest: Sendable {
     private let raw: UInt
     private let answered = Atomic<Bool>(false)
-    private let onInterrupt: Mutex<(@Sendable () -> Void)?>
+    /// In a struct, not as a function value in the generic Mutex (see
+    /// RecorderSet's observer: each `withLock` would wrap it in more thunks).
+    private struct Interrupted: Sendable {
+        let body: @Sendable () -> Void
+    }
+    private let onInterrupt: Mutex<Interrupted?>
 
     private static let registry = Mutex<[UInt: ParkedRequest]>([:])
 
@@ -39,12 +44,12 @@ final class ParkedRequest: Sendable {
     /// wait needs is set up. If the interrupt came already, `interrupted`
     /// runs now, on this thread.
     func listen(interrupted: @escaping @Sendable () -> Void) {
-        onInterrupt.withLock { $0 = interrupted }
+        onInterrupt.withLock { $0 = Interrupted(body: interrupted) }
         guard !answered.load(ordering: .acquiring) else { return }
         fuse_req_interrupt_func(request, { req, _ in
             guard let req else { return }
             let parked = ParkedRequest.registry.withLock { $0[UInt(bitPattern: req)] }
-            parked?.onInterrupt.withLock { $0 }?()
+            parked?.onInterrupt.withLock { $0 }?.body()
         }, nil)
     }
 

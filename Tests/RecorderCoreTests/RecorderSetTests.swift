@@ -33,6 +33,30 @@ struct RecorderSetTests {
         Recorder(name: name, drive: FakeDrive(node: "/dev/\(name)"), logger: F.quiet)
     }
 
+    /// A long-running daemon sees recorders come and go for ever: the
+    /// observer's call must cost the same after thousands of changes. (A
+    /// function kept in a generic Mutex was wrapped in two more thunks at
+    /// every change; after some 50,000 the hotplug thread's stack overflowed.)
+    @Test("the observer is called at the same stack depth after 10,000 changes")
+    func observerDoesNotDeepen() {
+        let set = RecorderSet()
+        let depths = Mutex<[Int]>([])
+        set.observe { _ in
+            var marker = 0
+            let address = withUnsafeMutablePointer(to: &marker) { Int(bitPattern: $0) }
+            depths.withLock { $0.append(address) }
+        }
+        for _ in 0..<5000 {
+            set.add(Self.recorder("sr0"))
+            set.remove(named: "sr0")
+        }
+        let seen = depths.withLock { $0 }
+        #expect(seen.count == 10_000)
+        if let first = seen.first, let last = seen.last {
+            #expect(abs(first - last) < 4096, "the observer ran \(abs(first - last)) bytes deeper")
+        }
+    }
+
     @Test func slotsAreNeverReused() throws {
         let set = RecorderSet()
         let first = try #require(set.add(Self.recorder("sr0"), stableID: "A"))
