@@ -1,16 +1,19 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 
 /// A value behind a mutex with a condition variable.
 ///
 /// `Synchronization.Mutex` has no condition variable, and the lock rules need
 /// to wait, bounded, for an event another FUSE worker delivers (a RELEASE, the
 /// end of a drive transition). FUSE workers are plain threads calling in
-/// synchronously, so a pthread monitor is the right tool.
+/// synchronously, so a monitor is the right tool: CLinux's `rfs_monitor`, a
+/// futex mutex and condition whose uncontended lock and unlock are inline
+/// (a recorder's monitors are taken a dozen times a cycle, and
+/// pthread_mutex_lock and _unlock cost some 55 instructions a pair).
 public final class Monitor<State>: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let monitor = UnsafeMutablePointer<rfs_monitor>.allocate(capacity: 1)
     /// The state, in memory of its own rather than a stored `var`: every
     /// access is under the mutex, so the run-time exclusivity checks Swift
     /// makes on a class's stored `var` (a begin and an end per access, a
@@ -19,27 +22,19 @@ public final class Monitor<State>: @unchecked Sendable {
 
     public init(_ initial: State) {
         state.initialize(to: initial)
-        pthread_mutex_init(mutex, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(condition, &attributes)
-        pthread_condattr_destroy(&attributes)
+        monitor.initialize(to: rfs_monitor())
     }
 
     deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-        condition.deallocate()
+        monitor.deallocate()
         state.deinitialize(count: 1)
         state.deallocate()
     }
 
     /// Runs `body` with the state locked.
     public func withLock<R, E: Error>(_ body: (inout State) throws(E) -> R) throws(E) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        rfs_monitor_lock(monitor)
+        defer { rfs_monitor_unlock(monitor) }
         return try body(&state.pointee)
     }
 
@@ -50,14 +45,15 @@ public final class Monitor<State>: @unchecked Sendable {
     /// compiler may keep an inout parameter's fields in registers across the
     /// wait, as exclusive access allows it to.
     public func withWaitableLock<R, E: Error>(_ body: (Locked) throws(E) -> R) throws(E) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        rfs_monitor_lock(monitor)
+        defer { rfs_monitor_unlock(monitor) }
         return try body(Locked(monitor: self))
     }
 
-    /// Wakes every thread waiting on the monitor. Call with the lock held.
+    /// Wakes every thread waiting on the monitor. Call after changing the
+    /// state under the lock, with the lock held or after letting it go.
     public func broadcast() {
-        pthread_cond_broadcast(condition)
+        rfs_monitor_broadcast(monitor)
     }
 
     /// The locked state, inside `withWaitableLock`.
@@ -79,7 +75,7 @@ public final class Monitor<State>: @unchecked Sendable {
         /// deadline has passed.
         public func wait(until deadline: MonotonicInstant) -> Bool {
             var spec = deadline.timespecValue
-            return pthread_cond_timedwait(monitor.condition, monitor.mutex, &spec) != ETIMEDOUT
+            return rfs_monitor_wait(monitor.monitor, &spec) != ETIMEDOUT
                 && MonotonicInstant.now < deadline
         }
     }

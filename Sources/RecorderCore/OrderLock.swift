@@ -1,23 +1,22 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Logging
-import Synchronization
+import CLinux
 
 /// A mutex locked and unlocked in different scopes (`Recorder`'s event
-/// order), which `Synchronization.Mutex` cannot be.
+/// order), which `Synchronization.Mutex` cannot be: CLinux's futex
+/// `rfs_monitor`, without its condition.
 final class OrderLock: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let mutex = UnsafeMutablePointer<rfs_monitor>.allocate(capacity: 1)
 
     init() {
-        pthread_mutex_init(mutex, nil)
+        mutex.initialize(to: rfs_monitor())
     }
 
     deinit {
-        pthread_mutex_destroy(mutex)
         mutex.deallocate()
     }
 
-    func lock() { pthread_mutex_lock(mutex) }
-    func unlock() { pthread_mutex_unlock(mutex) }
+    func lock() { rfs_monitor_lock(mutex) }
+    func unlock() { rfs_monitor_unlock(mutex) }
 }
