@@ -73,9 +73,23 @@ public final class BlockDrive: Drive {
     /// `uevent`, open once the first re-probe wrote to it.
     private let ueventDescriptor = Mutex<Int32?>(nil)
     private let logger: Logger
-    /// The descriptors that carry the claim (block node, then generic node):
-    /// their flocks, and O_EXCL when exclusive.
-    private let claimDescriptors = Mutex<[FileDescriptor]>([])
+    /// The descriptors that carry the claim: their flocks, and O_EXCL when
+    /// exclusive.
+    private let claimDescriptors = Mutex<Claim?>(nil)
+
+    /// The block node's descriptor, then the generic node's: two fields, not
+    /// an array (a claim made and let go a thousand times a second would
+    /// allocate one each time).
+    private struct Claim {
+        var block: FileDescriptor
+        var generic: FileDescriptor?
+
+        /// The reverse of the claim: the generic node first.
+        func close() {
+            if let generic { rfs_close(generic.rawValue) }
+            rfs_close(block.rawValue)
+        }
+    }
     /// Whom the claim under way waits for, once it has waited a moment.
     private let waiting = Mutex<String?>(nil)
 
@@ -130,7 +144,7 @@ public final class BlockDrive: Drive {
         while true {
             do {
                 let descriptor = try open(node, pinned, exclusive: true)
-                try? descriptor.close()
+                rfs_close(descriptor.rawValue)
                 return
             } catch .busy(let why) {
                 guard MonotonicInstant.now < patience, (try? mountPoints())?.isEmpty == true else { throw .busy(why) }
@@ -145,14 +159,14 @@ public final class BlockDrive: Drive {
     /// Once claimed, media polling is paused.
     public func claim(exclusive: Bool, deadline: MonotonicInstant) throws(DriveError) {
         defer { waiting.withLock { $0 = nil } }
-        var descriptors = [try claim(node, pinned, exclusive: exclusive, deadline: deadline)]
+        var descriptors = Claim(block: try claim(node, pinned, exclusive: exclusive, deadline: deadline))
         if let genericNode {
             // Whom the claim waits for is now the generic node's holder, if anyone.
             waiting.withLock { $0 = nil }
             do {
-                descriptors.append(try claim(genericNode, pinnedGeneric, exclusive: exclusive, deadline: deadline))
+                descriptors.generic = try claim(genericNode, pinnedGeneric, exclusive: exclusive, deadline: deadline)
             } catch {
-                try? descriptors[0].close()
+                try? descriptors.block.close()
                 throw error.about("the SCSI generic node \(genericNode)")
             }
         }
@@ -160,7 +174,7 @@ public final class BlockDrive: Drive {
             defer { held = descriptors }
             return held
         }
-        for descriptor in previous.reversed() { try? descriptor.close() }
+        previous?.close()
         switch polling?.pause() {
         case .paused(let interval):
             logger.info("media polling paused", metadata: ["events_poll_msecs": "\(interval)"])
@@ -228,11 +242,11 @@ public final class BlockDrive: Drive {
     /// drive free and still paused by this one).
     public func unclaim() {
         let descriptors = claimDescriptors.withLock { held in
-            defer { held = [] }
+            defer { held = nil }
             return held
         }
         polling?.resume()
-        for descriptor in descriptors.reversed() { try? descriptor.close() }
+        descriptors?.close()
     }
 
     /// Writes `change` to the block device's `uevent`: the kernel sends a
@@ -250,7 +264,7 @@ public final class BlockDrive: Drive {
                     held = try? openRegularFile(uevent, O_WRONLY)
                 }
                 guard let descriptor = held else { return -1 }
-                if "change".withCString({ pwrite(descriptor, $0, 6, 0) }) == 6 { return 6 }
+                if "change".withCString({ rfs_pwrite(descriptor, $0, 6, 0) }) == 6 { return 6 }
             }
             return -1
         }
@@ -298,7 +312,7 @@ public final class BlockDrive: Drive {
         let flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | (exclusive ? O_EXCL : 0)
         let descriptor = pinned.cPath.withUnsafeBufferPointer { cPath -> Int32 in
             if let status = FileStatus(cPath: cPath.baseAddress!), !pinned.isReached(by: status) { return -2 }
-            return retryingEINTR { Glibc.open(cPath.baseAddress!, flags) }
+            return retryingEINTR { rfs_open(cPath.baseAddress!, flags) }
         }
         if descriptor == -2 { throw replaced }
         guard descriptor >= 0 else {
@@ -309,7 +323,7 @@ public final class BlockDrive: Drive {
             throw Self.failure("open", errno: code)
         }
         guard let status = FileStatus(descriptor: descriptor), pinned.isReached(by: status) else {
-            close(descriptor)
+            rfs_close(descriptor)
             throw replaced
         }
         return FileDescriptor(rawValue: descriptor)

@@ -62,7 +62,9 @@ public final class Monitor<State>: @unchecked Sendable {
 
         /// The state now; read it again after every wait.
         public var state: State {
-            get { monitor.state.pointee }
+            // Borrowed, not copied: `locked.state.transition` reads one
+            // field without a copy of the whole state (and its retains).
+            _read { yield monitor.state.pointee }
             nonmutating _modify { yield &monitor.state.pointee }
         }
 

@@ -294,14 +294,14 @@ public final class Recorder: Sendable {
     func letGo(until deadline: MonotonicInstant, overrun: Overrun?, unlockedBy releaser: Caller?,
                        _ dropLastLocks: (inout Table) -> Void) {
         func finish() {
-            let (freed, next) = table.withLock { table -> (RecorderEvent?, Reservation?) in
-                var freed: RecorderEvent?
+            typealias Freed = (name: ClientName, pid: Int32, uid: UInt32, generation: UInt64)
+            let (freed, next) = table.withLock { table -> (Freed?, Reservation?) in
+                var freed: Freed?
                 if !table.removed, let holder = table.holder {
                     let pid = table.holding?.pid ?? 0
                     dropLastLocks(&table)
                     table.holder = nil
-                    freed = RecorderEvent(kind: .free, recorder: name, name: holder.name, pid: releaser?.pid ?? pid,
-                                          uid: releaser?.uid ?? holder.uid, generation: table.generation)
+                    freed = (holder.name, releaser?.pid ?? pid, releaser?.uid ?? holder.uid, table.generation)
                     eventOrder.lock()
                 }
                 table.transition = nil
@@ -309,8 +309,9 @@ public final class Recorder: Sendable {
                 return (freed, handOver(&table))
             }
             if let freed {
-                if releaser != nil { changed(.unlock, freed.name!, freed.pid, freed.uid, generation: freed.generation) }
-                changed(freed)
+                // The events are made only if somebody hears them (`tell`).
+                if releaser != nil { changed(.unlock, freed.name, freed.pid, freed.uid, generation: freed.generation) }
+                changed(.free, freed.name, freed.pid, freed.uid, generation: freed.generation)
                 eventOrder.unlock()
             }
             if let next { serve(next) }

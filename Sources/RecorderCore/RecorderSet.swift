@@ -22,6 +22,9 @@ public final class RecorderSet: Sendable {
         /// Indexed by slot (slots are never reused: the entry of a removed
         /// recorder stays nil), so the lookup of every request is no hash.
         var bySlot: [Entry?] = []
+        /// The recorders of `bySlot` alone: a look-up of the recorder of a
+        /// slot (each open) copies one reference, not an entry.
+        var recorders: [Recorder?] = []
         var slotByName: [String: Int] = [:]
         var slotByStableID: [String: Int] = [:]
     }
@@ -52,6 +55,7 @@ public final class RecorderSet: Sendable {
             var id = stableID
             if let candidate = id, state.slotByStableID[candidate] != nil { id = nil }
             state.bySlot.append(Entry(slot: slot, recorder: recorder, stableID: id))
+            state.recorders.append(recorder)
             state.slotByName[recorder.name] = slot
             if let id { state.slotByStableID[id] = slot }
             return slot
@@ -67,6 +71,7 @@ public final class RecorderSet: Sendable {
         let entry = state.withLock { state -> Entry? in
             guard let slot = state.slotByName.removeValue(forKey: name), let entry = state.bySlot[slot] else { return nil }
             state.bySlot[slot] = nil
+            state.recorders[slot] = nil
             if let id = entry.stableID { state.slotByStableID[id] = nil }
             return entry
         }
@@ -77,7 +82,7 @@ public final class RecorderSet: Sendable {
     }
 
     public func recorder(slot: Int) -> Recorder? {
-        state.withLock { $0.bySlot.indices.contains(slot) ? $0.bySlot[slot]?.recorder : nil }
+        state.withLock { $0.recorders.indices.contains(slot) ? $0.recorders[slot] : nil }
     }
 
     public func entry(slot: Int) -> Entry? {

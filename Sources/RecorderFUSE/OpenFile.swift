@@ -1,8 +1,9 @@
 import RecorderCore
 
-/// What an open file of the tree is. Its box is what the kernel's file
-/// handle (`fuse_file_info.fh`) points to, from OPEN to RELEASE; it is
-/// decoded here and nowhere else.
+/// What an open file of the tree is. The kernel's file handle
+/// (`fuse_file_info.fh`), from OPEN to RELEASE, is the object's address
+/// with the kind in its low bits (objects are aligned to 16 bytes): no box
+/// to allocate at each open. It is decoded here and nowhere else.
 enum OpenFile: Sendable {
     /// `acquire`, `acquire_force`, `acquire_wait`: the owner of locks.
     case lock(LockHandle)
@@ -11,33 +12,50 @@ enum OpenFile: Sendable {
     /// `MOUNT/events`.
     case events(EventsReader)
 
-    private final class Box: Sendable {
-        let file: OpenFile
-        init(_ file: OpenFile) { self.file = file }
-    }
+    private static let kindBits: UInt = 0b11
 
-    /// A file handle for the kernel; `unbox` lets go of it.
+    /// A file handle for the kernel, holding a reference; `unbox` lets go of it.
     static func box(_ file: OpenFile) -> UInt64 {
-        UInt64(UInt(bitPattern: Unmanaged.passRetained(Box(file)).toOpaque()))
+        let (pointer, kind): (UnsafeMutableRawPointer, UInt) = switch file {
+        case .lock(let handle): (Unmanaged.passRetained(handle).toOpaque(), 1)
+        case .value(let handle): (Unmanaged.passRetained(handle).toOpaque(), 2)
+        case .events(let reader): (Unmanaged.passRetained(reader).toOpaque(), 3)
+        }
+        let address = UInt(bitPattern: pointer)
+        precondition(address & kindBits == 0, "an object's address has its low bits set")
+        return UInt64(address | kind)
     }
 
-    /// The open file of a handle, while it is open (0: none, the control
-    /// files that take no handle).
+    /// The file of a handle.
+    ///
+    /// Called at the start of a handler, before its request is answered:
+    /// until then the kernel holds the file, so its RELEASE (which lets go
+    /// of the handle's reference) cannot come.
     static func from(_ handle: UInt64) -> OpenFile? {
-        guard let pointer = UnsafeRawPointer(bitPattern: UInt(handle)) else { return nil }
-        // Called at the start of a handler, before its request is answered:
-        // until then the kernel holds the file, so its RELEASE (which lets go
-        // of the box) cannot come. No retain of the box for the read.
-        return Unmanaged<Box>.fromOpaque(pointer)._withUnsafeGuaranteedRef { $0.file }
+        decode(handle, taking: false)
     }
 
-    /// The open file of a handle at its RELEASE; the handle is gone after.
+    /// The file of a handle, taking over the handle's reference (at RELEASE).
     static func unbox(_ handle: UInt64) -> OpenFile? {
-        guard let pointer = UnsafeRawPointer(bitPattern: UInt(handle)) else { return nil }
-        return Unmanaged<Box>.fromOpaque(pointer).takeRetainedValue().file
+        decode(handle, taking: true)
     }
 
-    /// The last descriptor is gone: locks drop, the user's usage counts it out.
+    private static func decode(_ handle: UInt64, taking: Bool) -> OpenFile? {
+        let address = UInt(handle)
+        guard let pointer = UnsafeRawPointer(bitPattern: address & ~kindBits) else { return nil }
+        switch address & kindBits {
+        case 1: return .lock(object(pointer, taking: taking))
+        case 2: return .value(object(pointer, taking: taking))
+        case 3: return .events(object(pointer, taking: taking))
+        default: return nil
+        }
+    }
+
+    private static func object<T: AnyObject>(_ pointer: UnsafeRawPointer, taking: Bool) -> T {
+        let unmanaged = Unmanaged<T>.fromOpaque(pointer)
+        return taking ? unmanaged.takeRetainedValue() : unmanaged.takeUnretainedValue()
+    }
+
     func closed() {
         switch self {
         case .lock(let handle): handle.closed()

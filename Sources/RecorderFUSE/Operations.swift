@@ -14,38 +14,50 @@ enum Operations {
             if let connection { rfs_conn_configure(connection) }
         }
         ops.lookup = { req, parent, name in
-            fileSystem(req).lookup(Request(req!), parent: Inode(rawValue: parent), name: String(cString: name!))
+            withFileSystem(req) {
+                $0.lookup(Request(req!), parent: Inode(rawValue: parent), name: String(cString: name!))
+            }
         }
         ops.getattr = { req, inode, _ in
-            fileSystem(req).getattr(Request(req!), inode: Inode(rawValue: inode))
+            withFileSystem(req) { $0.getattr(Request(req!), inode: Inode(rawValue: inode)) }
         }
         ops.setattr = { req, inode, attributes, toSet, _ in
-            fileSystem(req).setattr(Request(req!), inode: Inode(rawValue: inode), attributes: attributes!.pointee, toSet: toSet)
+            withFileSystem(req) {
+                $0.setattr(Request(req!), inode: Inode(rawValue: inode), attributes: attributes!.pointee, toSet: toSet)
+            }
         }
         ops.open = { req, inode, info in
-            fileSystem(req).open(Request(req!), inode: Inode(rawValue: inode), info: info!)
+            withFileSystem(req) { $0.open(Request(req!), inode: Inode(rawValue: inode), info: info!) }
         }
         ops.read = { req, inode, size, offset, info in
-            fileSystem(req).read(Request(req!), inode: Inode(rawValue: inode), size: size, offset: Int(offset),
-                                 handle: info!.pointee.fh, flags: info!.pointee.flags)
+            withFileSystem(req) {
+                $0.read(Request(req!), inode: Inode(rawValue: inode), size: size, offset: Int(offset),
+                        handle: info!.pointee.fh, flags: info!.pointee.flags)
+            }
         }
         ops.write = { req, inode, buffer, size, _, info in
-            fileSystem(req).write(Request(req!), inode: Inode(rawValue: inode),
-                                  data: UnsafeRawBufferPointer(start: buffer, count: size), handle: info!.pointee.fh)
+            withFileSystem(req) {
+                $0.write(Request(req!), inode: Inode(rawValue: inode),
+                         data: UnsafeRawBufferPointer(start: buffer, count: size), handle: info!.pointee.fh)
+            }
         }
         // Files are opened without FLUSH; one that comes anyway changes nothing.
         ops.flush = { req, _, _ in Request(req!).succeed() }
         ops.release = { req, inode, info in
-            fileSystem(req).release(Request(req!), inode: Inode(rawValue: inode), handle: info!.pointee.fh)
+            withFileSystem(req) { $0.release(Request(req!), inode: Inode(rawValue: inode), handle: info!.pointee.fh) }
         }
         ops.poll = { req, inode, info, pollHandle in
-            fileSystem(req).poll(Request(req!), inode: Inode(rawValue: inode), handle: info!.pointee.fh, pollHandle: pollHandle)
+            withFileSystem(req) {
+                $0.poll(Request(req!), inode: Inode(rawValue: inode), handle: info!.pointee.fh, pollHandle: pollHandle)
+            }
         }
         ops.readdir = { req, inode, size, offset, _ in
-            fileSystem(req).readdir(Request(req!), inode: Inode(rawValue: inode), size: size, offset: Int(offset))
+            withFileSystem(req) {
+                $0.readdir(Request(req!), inode: Inode(rawValue: inode), size: size, offset: Int(offset))
+            }
         }
         ops.readlink = { req, inode in
-            fileSystem(req).readlink(Request(req!), inode: Inode(rawValue: inode))
+            withFileSystem(req) { $0.readlink(Request(req!), inode: Inode(rawValue: inode)) }
         }
         // Nothing can be created, removed, renamed or linked (docs/design.md §1).
         ops.mknod = { req, _, _, _, _ in Request(req!).fail(EPERM) }
@@ -72,8 +84,10 @@ enum Operations {
         FUSE_RELEASEDIR, FUSE_STATFS, FUSE_ACCESS, FUSE_GETXATTR, FUSE_LISTXATTR, FUSE_POLL,
     ].reduce(0) { $0 | 1 << UInt64($1.rawValue) }
 
+    /// The file system of a request, borrowed: it outlives the session, so
+    /// a handler need not retain and release it.
     @inline(__always)
-    static func fileSystem(_ request: fuse_req_t?) -> RecorderFileSystem {
-        Unmanaged<RecorderFileSystem>.fromOpaque(fuse_req_userdata(request)!).takeUnretainedValue()
+    static func withFileSystem(_ request: fuse_req_t?, _ body: (RecorderFileSystem) -> Void) {
+        Unmanaged<RecorderFileSystem>.fromOpaque(fuse_req_userdata(request)!)._withUnsafeGuaranteedRef(body)
     }
 }

@@ -11,10 +11,13 @@
 #include <linux/loop.h>
 #include <linux/major.h>
 #include <linux/nsfs.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 // major(), minor() and makedev() are macros: Swift sees these.
 static inline unsigned int rfs_major(dev_t device) { return major(device); }
@@ -48,6 +51,17 @@ extern const short RFS_POSIX_SPAWN_SETSID;
 // Names the calling thread (at most 15 bytes shown) for `top -H` and
 // `ps -L`: pthread_setname_np is a GNU extension too.
 void rfs_name_this_thread(const char *name);
+
+// open(2), close(2) and pwrite(2) of a drive's claim and re-probe, straight
+// to the kernel: glibc wraps each as a cancellation point (two atomic
+// updates of the thread's state around the call, some 30 instructions),
+// and the threads that make these calls never take cancellation then.
+static inline int rfs_open(const char *path, int flags) { return (int)syscall(SYS_openat, AT_FDCWD, path, flags, 0); }
+static inline int rfs_close(int descriptor) { return (int)syscall(SYS_close, descriptor); }
+static inline ssize_t rfs_pwrite(int descriptor, const void *buffer, size_t count, off_t offset)
+{
+    return syscall(SYS_pwrite64, descriptor, buffer, count, offset);
+}
 
 // A mutex with a condition variable, on two futexes (the scheme of glibc's
 // own mutex: 0 free, 1 locked, 2 locked and perhaps awaited). Uncontended,
