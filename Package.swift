@@ -21,7 +21,7 @@ let package = Package(
         // The request loop: libfuse's multi-threaded loop, in the kernel's order (docs/request-loop.md).
         .target(
             name: "RequestLoop",
-            dependencies: ["CFuseShim"]
+            dependencies: ["CFuseShim", "CLinux"]
         ),
         // logind's inhibitors over the system bus, with sd-bus of libsystemd
         // (loaded with dlopen when first needed: the binary does not depend on it).

@@ -19,7 +19,9 @@ extension Recorder {
     /// A change counted already: logged, and told to the observer if it
     /// wants it.
     func tell(_ kind: RecorderEvent.Kind, _ name: ClientName, _ pid: Int32, _ uid: UInt32, generation: UInt64) {
-        logChange(kind, name, pid, uid, generation: generation)
+        // Asked here, not in `logChange`: its call alone, with the name
+        // passed, costs more than the question.
+        if logsChanges { logChange(kind, name, pid, uid, generation: generation) }
         guard let observer, observer.wants(kind) else { return }
         observer.recorderChanged(RecorderEvent(kind: kind, recorder: self.name, name: name, pid: pid, uid: uid,
                                                generation: generation))
@@ -27,7 +29,6 @@ extension Recorder {
 
     private func logChange(_ kind: RecorderEvent.Kind, _ name: ClientName, _ pid: Int32, _ uid: UInt32,
                            generation: UInt64) {
-        guard logsChanges else { return }
         logger.info("\(kind.rawValue)", metadata: [
             "name": "\(name)", "pid": "\(pid)", "uid": "\(uid)", "gen": "\(generation)",
         ])
@@ -39,7 +40,9 @@ extension Recorder {
     func changed(_ event: RecorderEvent) {
         if event.kind != .refused {
             changeCount.add(1, ordering: .sequentiallyConsistent)
-            if let name = event.name { logChange(event.kind, name, event.pid, event.uid, generation: event.generation) }
+            if logsChanges, let name = event.name {
+                logChange(event.kind, name, event.pid, event.uid, generation: event.generation)
+            }
         }
         observer?.recorderChanged(event)
     }

@@ -92,6 +92,7 @@ enum RecorderFile: Int, CaseIterable, Sendable {
     static let byName: [String: RecorderFile] = Dictionary(uniqueKeysWithValues: allCases.map { ($0.name, $0) })
 
     /// Control files are written, value files are read.
+    @inline(__always)
     var isControl: Bool {
         switch self {
         case .acquire, .acquireForce, .acquireWait, .release, .eject, .closetray: true
@@ -100,9 +101,11 @@ enum RecorderFile: Int, CaseIterable, Sendable {
     }
 
     /// Opens of this file own locks.
+    @inline(__always)
     var takesLocks: Bool { self == .acquire || self == .acquireForce || self == .acquireWait }
 
     /// A write waits for its turn instead of answering EBUSY.
+    @inline(__always)
     var waits: Bool { self == .acquireWait }
 
     /// poll(2) tells when the value changes.

@@ -29,6 +29,7 @@
 // for all of them (RFS_EVERY_RELEASE).
 
 #include "RequestLoop.h"
+#include "CLinux.h"
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -76,8 +77,10 @@ struct rfs_loop {
 	pthread_t keeper;
 	int has_keeper;
 
-	pthread_mutex_t lock;		/* the fields below */
-	pthread_cond_t released;
+	/* The fields below; its condition tells of a RELEASE handled. A futex
+	 * lock (CLinux's rfs_monitor): a RELEASE takes it twice, and a
+	 * broadcast with nobody waiting costs a load. */
+	rfs_monitor lock;
 	struct rfs_release *releases;	/* RELEASEs taken, not yet handled */
 	size_t nreleases, capacity;
 	atomic_size_t pending;		/* nreleases, read without the lock */
@@ -251,7 +254,7 @@ static void count_pending(struct rfs_loop *loop)
 
 static void add_release(struct rfs_loop *loop, uint64_t sequence, uint64_t key)
 {
-	pthread_mutex_lock(&loop->lock);
+	rfs_monitor_lock(&loop->lock);
 	if (loop->nreleases == loop->capacity) {
 		size_t capacity = loop->capacity ? loop->capacity * 2 : 16;
 		struct rfs_release *grown = realloc(loop->releases, capacity * sizeof(*grown));
@@ -265,12 +268,12 @@ static void add_release(struct rfs_loop *loop, uint64_t sequence, uint64_t key)
 	loop->releases[loop->nreleases].deadline = after(loop->config.release_wait_ns);
 	loop->nreleases++;
 	count_pending(loop);
-	pthread_mutex_unlock(&loop->lock);
+	rfs_monitor_unlock(&loop->lock);
 }
 
 static void remove_release(struct rfs_loop *loop, uint64_t sequence)
 {
-	pthread_mutex_lock(&loop->lock);
+	rfs_monitor_lock(&loop->lock);
 	for (size_t i = 0; i < loop->nreleases; i++) {
 		if (loop->releases[i].sequence == sequence) {
 			loop->releases[i] = loop->releases[--loop->nreleases];
@@ -278,8 +281,8 @@ static void remove_release(struct rfs_loop *loop, uint64_t sequence)
 		}
 	}
 	count_pending(loop);
-	pthread_cond_broadcast(&loop->released);
-	pthread_mutex_unlock(&loop->lock);
+	rfs_monitor_broadcast(&loop->lock);
+	rfs_monitor_unlock(&loop->lock);
 }
 
 void rfs_wait_for_earlier_releases(uint64_t key)
@@ -289,7 +292,7 @@ void rfs_wait_for_earlier_releases(uint64_t key)
 	    || atomic_load(key == RFS_EVERY_RELEASE ? &loop->pending : &loop->pending_keyed) == 0)
 		return;
 	rfs_pass_on_reading();
-	pthread_mutex_lock(&loop->lock);
+	rfs_monitor_lock(&loop->lock);
 	for (;;) {
 		/* A RELEASE whose handler is stuck past its deadline (a hung
 		 * drive) is not waited for any longer. */
@@ -307,9 +310,9 @@ void rfs_wait_for_earlier_releases(uint64_t key)
 		}
 		if (!earlier)
 			break;
-		pthread_cond_timedwait(&loop->released, &loop->lock, &first);
+		rfs_monitor_wait(&loop->lock, &first);
 	}
-	pthread_mutex_unlock(&loop->lock);
+	rfs_monitor_unlock(&loop->lock);
 }
 
 /* Called with loop->lock held. */
@@ -389,9 +392,9 @@ static void *worker(void *argument)
 			continue;
 		if (res <= 0) {
 			if (res < 0 && res != -ENODEV) {
-				pthread_mutex_lock(&loop->lock);
+				rfs_monitor_lock(&loop->lock);
 				loop->error = res;
-				pthread_mutex_unlock(&loop->lock);
+				rfs_monitor_unlock(&loop->lock);
 			}
 			fuse_session_exit(loop->se);
 			break;
@@ -399,10 +402,10 @@ static void *worker(void *argument)
 
 		/* Keep a worker ready for the kernel while this one works. */
 		if (atomic_fetch_sub(&loop->idle, 1) == 1) {
-			pthread_mutex_lock(&loop->lock);
+			rfs_monitor_lock(&loop->lock);
 			if (atomic_load(&loop->idle) == 0 && loop->threads < loop->max_threads)
 				start_worker(loop);
-			pthread_mutex_unlock(&loop->lock);
+			rfs_monitor_unlock(&loop->lock);
 		}
 
 		current_sequence = sequence;
@@ -412,9 +415,9 @@ static void *worker(void *argument)
 			remove_release(loop, sequence);
 
 		if (atomic_load(&loop->idle) >= loop->max_idle && !fuse_session_exited(loop->se)) {
-			pthread_mutex_lock(&loop->lock);
+			rfs_monitor_lock(&loop->lock);
 			if (atomic_load(&loop->idle) < loop->max_idle || fuse_session_exited(loop->se)) {
-				pthread_mutex_unlock(&loop->lock);
+				rfs_monitor_unlock(&loop->lock);
 				atomic_fetch_add(&loop->idle, 1);
 				continue;
 			}
@@ -426,7 +429,7 @@ static void *worker(void *argument)
 			 * this worker. */
 			if (kept)
 				let_go_of_kept_baton(loop);
-			pthread_mutex_unlock(&loop->lock);
+			rfs_monitor_unlock(&loop->lock);
 			pthread_detach(self->thread);
 			free(self);
 			free(buf.mem);
@@ -480,12 +483,6 @@ int rfs_loop_run(struct fuse_session *se, const struct rfs_loop_config *config)
 	atomic_store(&loop->keeper_sleeps, 1);
 	pthread_mutex_init(&loop->keeper_lock, NULL);
 	pthread_cond_init(&loop->keeper_wake, NULL);
-	pthread_mutex_init(&loop->lock, NULL);
-	pthread_condattr_t attributes;
-	pthread_condattr_init(&attributes);
-	pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
-	pthread_cond_init(&loop->released, &attributes);
-	pthread_condattr_destroy(&attributes);
 	sem_init(&loop->finished, 0, 0);
 
 	/* Without the keeper, drive calls pass reading on before they start. */
@@ -495,9 +492,9 @@ int rfs_loop_run(struct fuse_session *se, const struct rfs_loop_config *config)
 	loop->has_keeper = pthread_create(&loop->keeper, &keeper, keep, loop) == 0;
 	pthread_attr_destroy(&keeper);
 
-	pthread_mutex_lock(&loop->lock);
+	rfs_monitor_lock(&loop->lock);
 	int rc = start_worker(loop);
-	pthread_mutex_unlock(&loop->lock);
+	rfs_monitor_unlock(&loop->lock);
 
 	/* A signal (through fuse_set_signal_handlers) or an unmount ends the
 	 * session; a worker that sees it posts. */
@@ -508,19 +505,19 @@ int rfs_loop_run(struct fuse_session *se, const struct rfs_loop_config *config)
 
 	/* As libfuse does: workers waiting for the kernel are cancelled, those
 	 * in a request finish it (they disable cancellation meanwhile). */
-	pthread_mutex_lock(&loop->lock);
+	rfs_monitor_lock(&loop->lock);
 	for (struct rfs_worker *w = loop->workers.next; w != &loop->workers; w = w->next)
 		pthread_cancel(w->thread);
-	pthread_mutex_unlock(&loop->lock);
+	rfs_monitor_unlock(&loop->lock);
 	for (;;) {
-		pthread_mutex_lock(&loop->lock);
+		rfs_monitor_lock(&loop->lock);
 		struct rfs_worker *w = loop->workers.next;
 		if (w == &loop->workers) {
-			pthread_mutex_unlock(&loop->lock);
+			rfs_monitor_unlock(&loop->lock);
 			break;
 		}
 		unlink_worker(w);
-		pthread_mutex_unlock(&loop->lock);
+		rfs_monitor_unlock(&loop->lock);
 		pthread_join(w->thread, NULL);
 		free(w);
 	}
@@ -535,8 +532,6 @@ int rfs_loop_run(struct fuse_session *se, const struct rfs_loop_config *config)
 	fuse_session_reset(se);
 	pthread_mutex_destroy(&loop->keeper_lock);
 	pthread_cond_destroy(&loop->keeper_wake);
-	pthread_mutex_destroy(&loop->lock);
-	pthread_cond_destroy(&loop->released);
 	sem_destroy(&loop->finished);
 	free(loop->releases);
 	free(loop);
