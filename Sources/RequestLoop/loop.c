@@ -28,11 +28,13 @@
 // Every RELEASE is tracked, keyed or not, so that a request can also wait
 // for all of them (RFS_EVERY_RELEASE).
 
+#define _GNU_SOURCE /* pthread_clockjoin_np */
 #include "RequestLoop.h"
 #include "CLinux.h"
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,9 @@
 #define DRIVE_CALL_GRACE_NS 2000000
 #define KEEPER_PERIOD_NS 2000000
 #define KEEPER_QUIET_LOOKS 50
+/* How long the end of the session waits for a worker before it sends the
+ * wake signal again. */
+#define WAKE_AGAIN_NS 10000000
 
 struct rfs_worker {
 	pthread_t thread;
@@ -228,6 +233,21 @@ static void *keep(void *argument)
 
 static int start_worker(struct rfs_loop *loop);
 
+/* The signal that wakes the workers at the end of the session: the first
+ * real-time signal glibc leaves to programs, which nothing else of the
+ * daemon uses. Its handler does nothing; installed without SA_RESTART, it
+ * makes a blocked read or futex wait fail with EINTR. */
+static int wake_signal(void)
+{
+	return SIGRTMIN;
+}
+
+static void woken(int signal)
+{
+	(void)signal;
+}
+
+
 static struct timespec after(int64_t nanoseconds)
 {
 	struct timespec now;
@@ -322,12 +342,6 @@ static void unlink_worker(struct rfs_worker *w)
 	w->next->prev = w->prev;
 }
 
-static void pass_on_if_cancelled(void *argument)
-{
-	(void)argument;
-	rfs_pass_on_reading();
-}
-
 /* Whether the reader answers the request in buf itself, still holding the
  * baton: its handler passes reading on before it blocks (see the top of this
  * file). */
@@ -340,22 +354,18 @@ static int reader_answers(const struct rfs_loop *loop, const struct fuse_buf *bu
 }
 
 /* Waits for the next request and takes it: > 0 with one in buf, 0 or an
- * error at the end of the session. Returns still the reader when it answers
- * the request itself (reader_answers). Cancelled here at the end of the
- * session. */
+ * error at the end of the session, -EINTR when woken by the end's signal
+ * (wake_signal). Returns still the reader when it answers the request
+ * itself (reader_answers). */
 static int take(struct rfs_loop *loop, struct fuse_buf *buf, uint64_t *sequence, int *is_release, int kept)
 {
 	uint64_t key = 0;
 	int res;
 	if (!kept && !take_baton(loop))
 		return 0;
-	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 	is_reader = 1;
 	current_turn = ++loop->turn;
-	pthread_cleanup_push(pass_on_if_cancelled, NULL);
 	res = fuse_session_receive_buf(loop->se, buf);
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-	pthread_cleanup_pop(0);
 	if (res > 0) {
 		*sequence = ++loop->sequence;
 		const struct fuse_in_header *header = buf->mem;
@@ -381,6 +391,15 @@ static void *worker(void *argument)
 	struct fuse_buf buf;
 	memset(&buf, 0, sizeof(buf));
 	current_loop = loop;
+	/* Never cancelled: the end of the session wakes a worker blocked in
+	 * the kernel's read or on the baton with wake_signal instead, so a
+	 * request costs no switching of cancellation on and off (libfuse's
+	 * loop does that twice a request). */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	sigset_t wake;
+	sigemptyset(&wake);
+	sigaddset(&wake, wake_signal());
+	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
 
 	int kept = 0;	/* the baton, from the request before (keep_reading) */
 	while (!fuse_session_exited(loop->se)) {
@@ -472,6 +491,13 @@ static int start_worker(struct rfs_loop *loop)
 
 int rfs_loop_run(struct fuse_session *se, const struct rfs_loop_config *config)
 {
+	struct sigaction action;
+	memset(&action, 0, sizeof(action));
+	action.sa_handler = woken;
+	sigemptyset(&action.sa_mask);
+	if (sigaction(wake_signal(), &action, NULL) != 0)
+		return -errno;
+
 	struct rfs_loop *loop = calloc(1, sizeof(*loop));
 	if (loop == NULL)
 		return -ENOMEM;
@@ -503,12 +529,10 @@ int rfs_loop_run(struct fuse_session *se, const struct rfs_loop_config *config)
 			sem_wait(&loop->finished);
 	}
 
-	/* As libfuse does: workers waiting for the kernel are cancelled, those
-	 * in a request finish it (they disable cancellation meanwhile). */
-	rfs_monitor_lock(&loop->lock);
-	for (struct rfs_worker *w = loop->workers.next; w != &loop->workers; w = w->next)
-		pthread_cancel(w->thread);
-	rfs_monitor_unlock(&loop->lock);
+	/* Workers waiting for the kernel or for the baton are woken by
+	 * wake_signal (their read or futex fails with EINTR, and they see the
+	 * session ended); those in a request finish it. A signal can come just
+	 * before a worker blocks, so it is sent again until each has ended. */
 	for (;;) {
 		rfs_monitor_lock(&loop->lock);
 		struct rfs_worker *w = loop->workers.next;
@@ -516,9 +540,15 @@ int rfs_loop_run(struct fuse_session *se, const struct rfs_loop_config *config)
 			rfs_monitor_unlock(&loop->lock);
 			break;
 		}
+		for (struct rfs_worker *v = w; v != &loop->workers; v = v->next)
+			pthread_kill(v->thread, wake_signal());
+		rfs_monitor_unlock(&loop->lock);
+		struct timespec limit = after(WAKE_AGAIN_NS);
+		if (pthread_clockjoin_np(w->thread, NULL, CLOCK_MONOTONIC, &limit) != 0)
+			continue;
+		rfs_monitor_lock(&loop->lock);
 		unlink_worker(w);
 		rfs_monitor_unlock(&loop->lock);
-		pthread_join(w->thread, NULL);
 		free(w);
 	}
 
