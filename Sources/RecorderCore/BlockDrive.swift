@@ -140,14 +140,18 @@ public final class BlockDrive: Drive {
     /// for up to 100 ms, to let a transient holder (udev's probe) go: only a
     /// holder that stays is reported busy.
     public func probeExclusive() throws(DriveError) {
-        let patience = MonotonicInstant.now.advanced(byNanoseconds: Self.transientHolderNanoseconds)
+        // Counted from the first refusal: the usual probe reads no clock.
+        var patience: MonotonicInstant?
         while true {
             do {
                 let descriptor = try open(node, pinned, exclusive: true)
                 rfs_close(descriptor.rawValue)
                 return
             } catch .busy(let why) {
-                guard MonotonicInstant.now < patience, (try? mountPoints())?.isEmpty == true else { throw .busy(why) }
+                let now = MonotonicInstant.now
+                let limit = patience ?? now.advanced(byNanoseconds: Self.transientHolderNanoseconds)
+                patience = limit
+                guard now < limit, (try? mountPoints())?.isEmpty == true else { throw .busy(why) }
                 var pause = timespec(tv_sec: 0, tv_nsec: 5_000_000)
                 nanosleep(&pause, nil)
             }
@@ -193,8 +197,9 @@ public final class BlockDrive: Drive {
                        deadline: MonotonicInstant) throws(DriveError) -> FileDescriptor {
         let descriptor = try open(path, pinned, exclusive: exclusive)
         // An exclusive flock held outside recorderfs is a refusal, once a
-        // transient holder has had this long to let go.
-        let patience = MonotonicInstant.now.advanced(byNanoseconds: Self.transientHolderNanoseconds)
+        // transient holder has had this long (from the first refusal) to
+        // let go.
+        var patience: MonotonicInstant?
         var pause: Int64 = 1_000_000
         while flock(descriptor.rawValue, LOCK_EX | LOCK_NB) != 0 {
             let error = errno
@@ -203,7 +208,9 @@ public final class BlockDrive: Drive {
                 throw Self.failure("flock", errno: error)
             }
             let now = MonotonicInstant.now
-            if now >= patience {
+            let limit = patience ?? now.advanced(byNanoseconds: Self.transientHolderNanoseconds)
+            patience = limit
+            if now >= limit {
                 if let holder = FlockHolder.exclusive(of: descriptor.rawValue) {
                     try? descriptor.close()
                     throw .busy("held outside recorderfs by \(holder)")

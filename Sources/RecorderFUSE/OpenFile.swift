@@ -35,6 +35,22 @@ enum OpenFile: Sendable {
         decode(handle, taking: false)
     }
 
+    /// The lock handle of a file handle, if it is one: what a write and a
+    /// RELEASE's order ask, without making the enum (and copying it).
+    static func lockHandle(_ handle: UInt64) -> LockHandle? {
+        let address = UInt(handle)
+        guard address & kindBits == 1, let pointer = UnsafeRawPointer(bitPattern: address & ~kindBits) else { return nil }
+        return Unmanaged<LockHandle>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    /// `body` with the lock handle of a file handle, borrowed (the kernel
+    /// holds the file, as for `from`); nil for any other file.
+    static func withLockHandle<R>(_ handle: UInt64, _ body: (LockHandle) -> R) -> R? {
+        let address = UInt(handle)
+        guard address & kindBits == 1, let pointer = UnsafeRawPointer(bitPattern: address & ~kindBits) else { return nil }
+        return Unmanaged<LockHandle>.fromOpaque(pointer)._withUnsafeGuaranteedRef(body)
+    }
+
     /// The file of a handle, taking over the handle's reference (at RELEASE).
     static func unbox(_ handle: UInt64) -> OpenFile? {
         decode(handle, taking: true)

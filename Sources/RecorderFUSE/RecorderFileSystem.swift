@@ -213,7 +213,7 @@ public final class RecorderFileSystem: Sendable {
     /// recorder's, for a lock handle that holds locks; none otherwise.
     static func releaseKey(inode: Inode, handle: UInt64) -> UInt64 {
         guard case .file(let file, let slot) = inode.node, file.takesLocks,
-              case .lock(let lockHandle) = OpenFile.from(handle), lockHandle.holdsLocks else { return 0 }
+              OpenFile.withLockHandle(handle, \.holdsLocks) == true else { return 0 }
         return orderKey(slot)
     }
 
@@ -249,8 +249,7 @@ public final class RecorderFileSystem: Sendable {
         // request was sent are gone.
         rfs_wait_for_earlier_releases(Self.orderKey(slot))
         // A lock file acts on its handle, the other control files on the recorder.
-        let lockHandle: LockHandle?
-        if case .lock(let handle) = OpenFile.from(handle) { lockHandle = handle } else { lockHandle = nil }
+        let lockHandle = OpenFile.lockHandle(handle)
         let recorder = lockHandle?.recorder ?? recorder(slot)
         if file.takesLocks && lockHandle == nil { return request.fail(EBADF) }
         guard let recorder else { return gone(request, file) }
