@@ -12,6 +12,7 @@
 #include <linux/major.h>
 #include <linux/nsfs.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -62,6 +63,9 @@ static inline ssize_t rfs_pwrite(int descriptor, const void *buffer, size_t coun
 {
     return syscall(SYS_pwrite64, descriptor, buffer, count, offset);
 }
+
+// mallopt(M_MXFAST, bytes): glibc's <malloc.h> is not in Swift's view of it.
+static inline int rfs_fast_bins_up_to(int bytes) { return mallopt(M_MXFAST, bytes); }
 
 // A mutex with a condition variable, on two futexes (the scheme of glibc's
 // own mutex: 0 free, 1 locked, 2 locked and perhaps awaited). Uncontended,
