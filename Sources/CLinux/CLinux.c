@@ -21,21 +21,29 @@ void rfs_name_this_thread(const char *name)
 
 // The lock is taken as contended (2) from here on: whoever unlocks it next
 // wakes a waiter, if any.
+// errno is kept by these as by pthread_mutex_lock and _unlock: a caller may
+// read the errno of its own call after taking or letting go of a lock.
 void rfs_monitor_lock_contended(rfs_monitor *monitor)
 {
+    int saved = errno;
     while (__atomic_exchange_n(&monitor->word, 2, __ATOMIC_ACQUIRE) != 0)
         syscall(SYS_futex, &monitor->word, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+    errno = saved;
 }
 
 void rfs_monitor_wake_one(rfs_monitor *monitor)
 {
+    int saved = errno;
     syscall(SYS_futex, &monitor->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    errno = saved;
 }
 
 void rfs_monitor_wake_all(rfs_monitor *monitor)
 {
+    int saved = errno;
     __atomic_fetch_add(&monitor->sequence, 1, __ATOMIC_RELEASE);
     syscall(SYS_futex, &monitor->sequence, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    errno = saved;
 }
 
 // A broadcast after the lock was let go changes the sequence, and the

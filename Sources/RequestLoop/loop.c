@@ -125,6 +125,14 @@ static int take_baton(struct rfs_loop *loop)
 			return 0;
 		syscall(SYS_futex, &loop->baton, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
 	}
+	/* Taken after a wait, which the end of the session's signal may have
+	 * ended: then it is let go again at once, instead of reading from the
+	 * kernel until the next signal (and reading a request for nothing). */
+	if (fuse_session_exited(loop->se)) {
+		if (atomic_exchange(&loop->baton, 0) == 2)
+			syscall(SYS_futex, &loop->baton, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+		return 0;
+	}
 	return 1;
 }
 

@@ -57,6 +57,7 @@ void rfs_name_this_thread(const char *name);
 // to the kernel: glibc wraps each as a cancellation point (two atomic
 // updates of the thread's state around the call, some 30 instructions),
 // and the threads that make these calls never take cancellation then.
+// (64-bit Linux: an off_t and a time_t are one register each.)
 static inline int rfs_open(const char *path, int flags) { return (int)syscall(SYS_openat, AT_FDCWD, path, flags, 0); }
 static inline int rfs_close(int descriptor) { return (int)syscall(SYS_close, descriptor); }
 static inline ssize_t rfs_pwrite(int descriptor, const void *buffer, size_t count, off_t offset)
