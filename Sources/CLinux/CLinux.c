@@ -19,10 +19,12 @@ void rfs_name_this_thread(const char *name)
     pthread_setname_np(pthread_self(), name);
 }
 
+// The slow paths of rfs_monitor keep errno, as pthread_mutex_lock and
+// _unlock do: a caller may read the errno of its own call after taking or
+// letting go of a lock.
+
 // The lock is taken as contended (2) from here on: whoever unlocks it next
 // wakes a waiter, if any.
-// errno is kept by these as by pthread_mutex_lock and _unlock: a caller may
-// read the errno of its own call after taking or letting go of a lock.
 void rfs_monitor_lock_contended(rfs_monitor *monitor)
 {
     int saved = errno;

@@ -38,16 +38,14 @@ enum OpenFile: Sendable {
     /// The lock handle of a file handle, if it is one: what a write and a
     /// RELEASE's order ask, without making the enum (and copying it).
     static func lockHandle(_ handle: UInt64) -> LockHandle? {
-        let address = UInt(handle)
-        guard address & kindBits == 1, let pointer = UnsafeRawPointer(bitPattern: address & ~kindBits) else { return nil }
+        guard let (pointer, kind) = address(handle), kind == 1 else { return nil }
         return Unmanaged<LockHandle>.fromOpaque(pointer).takeUnretainedValue()
     }
 
     /// `body` with the lock handle of a file handle, borrowed (the kernel
     /// holds the file, as for `from`); nil for any other file.
     static func withLockHandle<R>(_ handle: UInt64, _ body: (LockHandle) -> R) -> R? {
-        let address = UInt(handle)
-        guard address & kindBits == 1, let pointer = UnsafeRawPointer(bitPattern: address & ~kindBits) else { return nil }
+        guard let (pointer, kind) = address(handle), kind == 1 else { return nil }
         return Unmanaged<LockHandle>.fromOpaque(pointer)._withUnsafeGuaranteedRef(body)
     }
 
@@ -56,10 +54,18 @@ enum OpenFile: Sendable {
         decode(handle, taking: true)
     }
 
+    /// The object's address and the kind (1 lock, 2 value, 3 events) of a
+    /// file handle; nil for 0.
+    @inline(__always)
+    private static func address(_ handle: UInt64) -> (UnsafeRawPointer, UInt)? {
+        let bits = UInt(handle)
+        guard let pointer = UnsafeRawPointer(bitPattern: bits & ~kindBits) else { return nil }
+        return (pointer, bits & kindBits)
+    }
+
     private static func decode(_ handle: UInt64, taking: Bool) -> OpenFile? {
-        let address = UInt(handle)
-        guard let pointer = UnsafeRawPointer(bitPattern: address & ~kindBits) else { return nil }
-        switch address & kindBits {
+        guard let (pointer, kind) = address(handle) else { return nil }
+        switch kind {
         case 1: return .lock(object(pointer, taking: taking))
         case 2: return .value(object(pointer, taking: taking))
         case 3: return .events(object(pointer, taking: taking))

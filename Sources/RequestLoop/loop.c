@@ -105,13 +105,20 @@ static __thread uint64_t current_sequence;
 static __thread int is_reader;	/* this worker took the baton... */
 static __thread uint64_t current_turn;	/* ...in this turn */
 
+/* Lets go of the baton (as glibc unlocks a mutex): wakes a waiting worker,
+ * if any. */
+static void let_go_of_baton(struct rfs_loop *loop)
+{
+	if (atomic_exchange(&loop->baton, 0) == 2)
+		syscall(SYS_futex, &loop->baton, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 /* Passes the baton of `turn` on, unless that has been done already. */
 static void pass_on(struct rfs_loop *loop, uint64_t turn)
 {
 	uint_fast64_t previous = turn - 1;
-	if (atomic_compare_exchange_strong(&loop->passed, &previous, turn)
-	    && atomic_exchange(&loop->baton, 0) == 2)
-		syscall(SYS_futex, &loop->baton, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	if (atomic_compare_exchange_strong(&loop->passed, &previous, turn))
+		let_go_of_baton(loop);
 }
 
 /* Takes the baton (as glibc takes a mutex); 0 when the session ended first. */
@@ -129,8 +136,7 @@ static int take_baton(struct rfs_loop *loop)
 	 * ended: then it is let go again at once, instead of reading from the
 	 * kernel until the next signal (and reading a request for nothing). */
 	if (fuse_session_exited(loop->se)) {
-		if (atomic_exchange(&loop->baton, 0) == 2)
-			syscall(SYS_futex, &loop->baton, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+		let_go_of_baton(loop);
 		return 0;
 	}
 	return 1;
@@ -158,13 +164,6 @@ static int keep_reading(struct rfs_loop *loop)
 	is_reader = 0;
 	uint_fast64_t previous = current_turn - 1;
 	return atomic_compare_exchange_strong(&loop->passed, &previous, current_turn);
-}
-
-/* Lets go of a baton kept by keep_reading (its turn is passed already). */
-static void let_go_of_kept_baton(struct rfs_loop *loop)
-{
-	if (atomic_exchange(&loop->baton, 0) == 2)
-		syscall(SYS_futex, &loop->baton, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 static int64_t now_ns(void)
@@ -455,7 +454,7 @@ static void *worker(void *argument)
 			 * end of the session may free the loop without waiting for
 			 * this worker. */
 			if (kept)
-				let_go_of_kept_baton(loop);
+				let_go_of_baton(loop);
 			rfs_monitor_unlock(&loop->lock);
 			pthread_detach(self->thread);
 			free(self);
@@ -466,7 +465,7 @@ static void *worker(void *argument)
 	}
 
 	if (kept)
-		let_go_of_kept_baton(loop);
+		let_go_of_baton(loop);
 	free(buf.mem);
 	sem_post(&loop->finished);
 	return NULL;
