@@ -46,6 +46,9 @@ extension Mounted {
                 let refused = try other.openDescriptor(recorder.path("acquire"))
                 #expect(try other.write(refused, "Ripper") == .failed("EBUSY"))
                 #expect(try holder.close(handle) == .ok(0))
+                // RELEASE is asynchronous; a read of the tree orders after it
+                // (docs/request-loop.md), so the free comes before the removal.
+                #expect(try recorder.cat("owner") == "")
                 // A hotplug removal and addition: the loop device's uevents.
                 let uevent = "/sys/block/\((device as NSString).lastPathComponent)/uevent"
                 try run(["sh", "-c", "echo remove > \(uevent)"]).check()
