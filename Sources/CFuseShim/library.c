@@ -40,6 +40,7 @@
     F(int, fuse_reply_readlink, (fuse_req_t req, const char *link), (req, link)) \
     F(int, fuse_reply_write, (fuse_req_t req, size_t count), (req, count)) \
     F(const struct fuse_ctx *, fuse_req_ctx, (fuse_req_t req), (req)) \
+    V(fuse_reply_none, (fuse_req_t req), (req)) \
     V(fuse_req_interrupt_func, (fuse_req_t req, fuse_interrupt_func_t func, void *data), (req, func, data)) \
     F(void *, fuse_req_userdata, (fuse_req_t req), (req)) \
     V(fuse_session_destroy, (struct fuse_session *se), (se)) \

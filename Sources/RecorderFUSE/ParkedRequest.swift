@@ -57,13 +57,33 @@ final class ParkedRequest: Sendable {
 
     /// Answers with `body` unless the request has been answered already;
     /// whether it answered.
+    /// Once the session has ended (`SessionGate`), nothing is answered.
     @discardableResult
     func answer(_ body: (fuse_req_t) -> Void) -> Bool {
-        guard !answered.exchange(true, ordering: .acquiringAndReleasing) else { return false }
-        _ = Self.registry.withLock { $0.removeValue(forKey: raw) }
-        onInterrupt.withLock { $0 = nil }
-        body(request)
-        return true
+        var answeredNow = false
+        SessionGate.whileOpen {
+            guard !answered.exchange(true, ordering: .acquiringAndReleasing) else { return }
+            _ = Self.registry.withLock { $0.removeValue(forKey: raw) }
+            onInterrupt.withLock { $0 = nil }
+            body(request)
+            answeredNow = true
+        }
+        return answeredNow
+    }
+
+    /// The session's end: every request still parked is let go without an
+    /// answer (libfuse frees it; the unmount that follows ends it in the
+    /// kernel). Runs with the `SessionGate` closed, so nobody answers one
+    /// meanwhile, and before libfuse's session is freed.
+    static func letGoOfAll() {
+        let parked = registry.withLock { registry -> [ParkedRequest] in
+            defer { registry = [:] }
+            return Array(registry.values)
+        }
+        for request in parked where !request.answered.exchange(true, ordering: .acquiringAndReleasing) {
+            request.onInterrupt.withLock { $0 = nil }
+            fuse_reply_none(request.request)
+        }
     }
 
     @discardableResult

@@ -10,9 +10,10 @@ import Synchronization
 struct PollHandle: @unchecked Sendable {
     let raw: OpaquePointer
 
-    /// Wakes the poller, and lets go of the handle.
+    /// Wakes the poller (while the session lasts: `SessionGate`), and lets
+    /// go of the handle.
     func notify() {
-        _ = fuse_lowlevel_notify_poll(raw)
+        SessionGate.whileOpen { _ = fuse_lowlevel_notify_poll(raw) }
         fuse_pollhandle_destroy(raw)
     }
 

@@ -63,6 +63,7 @@ public final class Session {
         }
         StandardErrorCapture.write(said.all)
         mounted = true
+        SessionGate.opened()
         let notifier = KernelNotifier(session: session)
         let recorders = fileSystem.recorders, events = fileSystem.events
         recorders.observe { change in
@@ -83,12 +84,17 @@ public final class Session {
             context: nil,
             reader_answers: Operations.readerAnswers)
         let status = rfs_loop_run(session, &config)
+        // Nothing answers into the session from now on; what is parked is
+        // let go while libfuse's session still exists.
+        SessionGate.close { ParkedRequest.letGoOfAll() }
         fuse_session_unmount(session)
         mounted = false
         return status
     }
 
     deinit {
+        // Also when `run` never ran (a failed start).
+        SessionGate.close { ParkedRequest.letGoOfAll() }
         fileSystem.recorders.observe(nil)
         if signalHandlersInstalled { fuse_remove_signal_handlers(session) }
         if mounted { fuse_session_unmount(session) }
@@ -103,6 +109,10 @@ private struct KernelNotifier: @unchecked Sendable {
     let session: OpaquePointer
 
     func changed(_ change: RecorderSet.Change) {
+        SessionGate.whileOpen { tell(change) }
+    }
+
+    private func tell(_ change: RecorderSet.Change) {
         switch change {
         case .added(let name, _):
             name.withCString { _ = fuse_lowlevel_notify_inval_entry(session, Inode.root.rawValue, $0, strlen($0)) }

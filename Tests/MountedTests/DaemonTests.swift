@@ -30,6 +30,42 @@ extension Mounted {
             }
         }
 
+        @Test("SIGTERM while an acquire_wait write waits and an events read blocks: both end ECONNABORTED, the daemon exits 0, nothing written into the freed session")
+        func sigtermWithParkedRequests() throws {
+            try withWorkspace { workspace in
+                let device = try workspace.loopDevice()
+                let mountPoint = try workspace.directory("mnt")
+                // glibc fills freed memory and keeps no per-thread cache: a
+                // parked request answered after libfuse's session was freed
+                // then crashes the daemon at once (it did: SIGSEGV, 139).
+                let daemon = try workspace.startDaemon(
+                    mountPoint: mountPoint, MountedRecorder.arguments + ["--device", "sr0=\(device)"],
+                    environment: ["GLIBC_TUNABLES=glibc.malloc.tcache_count=0", "MALLOC_PERTURB_=85"])
+                let recorder = MountedRecorder(workspace: workspace, mountPoint: mountPoint, device: device, daemon: daemon)
+                _ = try workspace.agent().hold(recorder.path("acquire"), "Holder")
+                var ends: [Int32] = [0, 0]
+                #expect(pipe(&ends) == 0)
+                _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
+                let waiter = try Child(["/usr/bin/python3", "-c", EventsTests.waiter, recorder.path("acquire_wait"), "Waiter"],
+                                       input: ends[0], stdout: "\(workspace.path)/waiter.out", stderr: "\(workspace.path)/waiter.err")
+                close(ends[0])
+                defer { close(ends[1]); waiter.end() }
+                let reader = try Child(["/usr/bin/python3", "-c", EventsTests.eventReader, "\(mountPoint)/events"],
+                                       stdout: "\(workspace.path)/events.out", stderr: "\(workspace.path)/events.err")
+                defer { reader.end() }
+                #expect(poll { waiter.output.hasPrefix("waiting\n") && EventsTests.inSyscall(waiter.pid, 1) }, "\(waiter.errors)")
+                #expect(poll { reader.output.hasPrefix("open\n") && EventsTests.inSyscall(reader.pid, 0) }, "\(reader.errors)")
+
+                let status = daemon.stop()
+                #expect(status == 0, "log: \(daemon.log)")
+                #expect(!daemon.log.contains("fuse:"), "log: \(daemon.log)")
+                #expect(mounts(at: mountPoint).isEmpty)
+                #expect(poll { waiter.output == "waiting\nECONNABORTED\n" }, "\(waiter.output)")
+                #expect(poll { reader.errors.contains("ConnectionAbortedError") }, "\(reader.errors)")
+                #expect(try probe(DriveTests.exclusiveOpenAndFlock, device) == "OK")
+            }
+        }
+
         @Test("SIGKILL of the daemon frees the drive; the next mount removes the stale one")
         func killedDaemon() throws {
             try withRecorder { recorder in
