@@ -20,19 +20,35 @@ extension Recorder {
     }
 
     /// Allowed while free, and to the holder's uid or root while locked;
-    /// refused under another holder (E_IMAPI_RECORDER_LOCKED).
+    /// refused under another holder (E_IMAPI_RECORDER_LOCKED). A handle
+    /// whose claim is under way is the holder (design.md §4).
     func trayCommand(_ caller: Caller, _ overrun: Overrun?, _ command: () throws(DriveError) -> Void) throws(RecorderError) {
-        try table.withLock { (table) throws(RecorderError) in
-            if table.removed { throw .noDevice }
-            if let holder = table.holder, holder.uid != caller.uid, !caller.isRoot {
-                throw .busy("locked by \(holder.name) (uid \(holder.uid))")
+        try table.withLock { (table) throws(RecorderError) in try Self.allowTray(table, caller) }
+        var refusal: RecorderError?
+        guard let result = calls.call(deadline: deadline(), overrun: overrun, { () throws(DriveError) in
+            // Asked again once the drive is this call's: a claim that began
+            // while it waited for the drive has made another holder. (A
+            // claim that begins now waits for this call.)
+            do throws(RecorderError) {
+                try table.withLock { (table) throws(RecorderError) in try Self.allowTray(table, caller) }
+            } catch {
+                refusal = error
+                return
             }
-        }
-        guard let result = calls.call(deadline: deadline(), overrun: overrun, command, late: { _ in }) else { throw .timedOut }
+            try command()
+        }, late: { _ in }) else { throw .timedOut }
+        if let refusal { throw refusal }
         do {
             try result.get()
         } catch {
             throw mapLogging(error)
+        }
+    }
+
+    private static func allowTray(_ table: borrowing Table, _ caller: Caller) throws(RecorderError) {
+        if table.removed { throw .noDevice }
+        if let holder = table.holder ?? table.claimant, holder.uid != caller.uid, !caller.isRoot {
+            throw .busy("locked by \(holder.name) (uid \(holder.uid))")
         }
     }
 }

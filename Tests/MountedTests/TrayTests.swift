@@ -15,6 +15,30 @@ extension Mounted {
                 try expectFree(recorder)
             }
         }
+        @Test("eject and closetray during another uid's claim: EBUSY at once (they waited for the claim and then ran under its lock)")
+        func trayDuringAnotherClaim() throws {
+            try withRecorder(["--allow-other", "--timeout", "3"]) { recorder in
+                let nobody = asNobody(group: try diskGroup())
+                // Another program's shared flock on the node: root's claim waits.
+                let blocker = try recorder.workspace.agent()
+                let node = try blocker.openDescriptor(recorder.device, .readOnly)
+                #expect(try blocker.flock(node, .shared) == .ok(0))
+                let claim = try Child(["/usr/bin/python3", "-c", DeadlineTests.timedWrite, recorder.path("acquire"), "Burner"],
+                                      stdout: "\(recorder.workspace.path)/claim.out", stderr: "\(recorder.workspace.path)/claim.err")
+                defer { claim.end() }
+                #expect(poll { ReliabilityTests.isWriting(claim.pid) || !claim.isRunning }, "\(claim.output) \(claim.errors)")
+                for file in ["eject", "closetray"] {
+                    #expect(try writeOnce(recorder.path(file), "x", user: nobody) == "EBUSY", "\(file) by uid 65534 during root's claim")
+                }
+                #expect(claim.isRunning, "the claim is still under way: \(claim.output)")
+                #expect(try blocker.flock(node, .unlock) == .ok(0))
+                #expect(claim.wait(within: .seconds(10)) == 0)
+                // The claim went through once the flock was gone (the writer
+                // then exited, and its lock went with it).
+                #expect(DeadlineTests.timedOutcome(claim.output)?.0 == "OK", "\(claim.output)")
+            }
+        }
+
         @Test("eject and closetray: EBUSY under another uid's lock; EOPNOTSUPP on a loop device when free, for the holder, and for root")
         func trayUnderAnotherHolder() throws {
             try withRecorder(["--allow-other"]) { recorder in
