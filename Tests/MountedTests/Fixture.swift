@@ -271,6 +271,18 @@ struct MountedRecorder {
         try run(["cat", path(file)]).check().stdout
     }
 
+    /// A claim held up: an agent holds a shared flock on the node (until it
+    /// unlocks `node`) while root writes `name` to `acquire` (DeadlineTests'
+    /// timedWrite, whose output tells the outcome).
+    func heldUpClaim(_ name: String) throws -> (blocker: Agent, node: Int, claim: Child) {
+        let blocker = try workspace.agent()
+        let node = try blocker.openDescriptor(device, .readOnly)
+        #expect(try blocker.flock(node, .shared) == .ok(0))
+        let claim = try Child(["/usr/bin/python3", "-c", Mounted.DeadlineTests.timedWrite, path("acquire"), name],
+                              stdout: "\(workspace.path)/claim.out", stderr: "\(workspace.path)/claim.err")
+        return (blocker, node, claim)
+    }
+
     /// The recorder's `generation` now, as a number.
     func generationValue() throws -> UInt64 {
         let text = try cat("generation")

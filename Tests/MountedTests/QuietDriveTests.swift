@@ -318,11 +318,7 @@ extension Mounted {
         func stateThroughAHeldUpClaim() throws {
             try withRecorder(["--timeout", "5"]) { recorder in
                 #expect(try recorder.cat("state") == "free\n")
-                let blocker = try recorder.workspace.agent()
-                let node = try blocker.openDescriptor(recorder.device, .readOnly)
-                #expect(try blocker.flock(node, .shared) == .ok(0))
-                let claim = try Child(["/usr/bin/python3", "-c", DeadlineTests.timedWrite, recorder.path("acquire"), "Burner"],
-                                      stdout: "\(recorder.workspace.path)/claim.out", stderr: "\(recorder.workspace.path)/claim.err")
+                let (blocker, node, claim) = try recorder.heldUpClaim("Burner")
                 defer { claim.end() }
                 let waitsFor = "flock held by pid \(blocker.pid) (python3)"
                 var state = ""

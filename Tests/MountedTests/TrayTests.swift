@@ -20,11 +20,7 @@ extension Mounted {
             try withRecorder(["--allow-other", "--timeout", "3"]) { recorder in
                 let nobody = asNobody(group: try diskGroup())
                 // Another program's shared flock on the node: root's claim waits.
-                let blocker = try recorder.workspace.agent()
-                let node = try blocker.openDescriptor(recorder.device, .readOnly)
-                #expect(try blocker.flock(node, .shared) == .ok(0))
-                let claim = try Child(["/usr/bin/python3", "-c", DeadlineTests.timedWrite, recorder.path("acquire"), "Burner"],
-                                      stdout: "\(recorder.workspace.path)/claim.out", stderr: "\(recorder.workspace.path)/claim.err")
+                let (blocker, node, claim) = try recorder.heldUpClaim("Burner")
                 defer { claim.end() }
                 #expect(poll { ReliabilityTests.isWriting(claim.pid) || !claim.isRunning }, "\(claim.output) \(claim.errors)")
                 for file in ["eject", "closetray"] {
