@@ -21,7 +21,7 @@ int rfs_reply_open_parallel_writes(fuse_req_t req, uint64_t fh)
 {
 	struct fuse_open_out out = {
 		.fh = fh,
-		.open_flags = FOPEN_DIRECT_IO | FOPEN_NOFLUSH | FOPEN_PARALLEL_DIRECT_WRITES,
+		.open_flags = FOPEN_DIRECT_IO | FOPEN_NOFLUSH | FOPEN_PARALLEL_DIRECT_WRITES | FOPEN_STREAM,
 	};
 	struct iovec iov = { .iov_base = &out, .iov_len = sizeof(out) };
 	return fuse_reply_iov(req, &iov, 1);

@@ -62,5 +62,22 @@ extension Recorder {
             }
         }
         if case .failure(let error) = outcome { reservation.waiter?.complete(error) } else { reservation.waiter?.complete(nil) }
+        guard case .success = outcome else { return }
+        // Writers in line on the same handle (one open file shared by a
+        // fork, or passed on) now write to the holding handle: each is
+        // served at once, as `acquire` would (a nest).
+        let sameHandle = table.withLock { table -> [LockWaiter] in
+            let mine = table.waiters.filter { $0.handle == reservation.handle }
+            table.waiters.removeAll { $0.handle == reservation.handle }
+            return mine
+        }
+        for waiter in sameHandle {
+            let nested = Result { () throws(RecorderError) in
+                try refusalsLogged("acquire_wait", waiter.caller, refusing: waiter.name) { () throws(RecorderError) in
+                    try takeLock(waiter.name, handle: waiter.handle, caller: waiter.caller, force: waiter.force, overrun: nil)
+                }
+            }
+            if case .failure(let error) = nested { waiter.complete(error) } else { waiter.complete(nil) }
+        }
     }
 }

@@ -175,6 +175,23 @@ extension Mounted {
         /// errno when the write fails (a SIGUSR1 interrupts it).
         static let waiter = pythonScript("acquire_waiter")
 
+        @Test("acquire_wait shared by forked writers: each waits in the daemon, interruptible (not on the file's position lock); the holder's close serves the first and nests the rest")
+        func sharedWaiters() throws {
+            try withRecorder { recorder in
+                let result = try run(["/usr/bin/python3", "-c", pythonScript("shared_waiters"), recorder.directory],
+                                     within: .seconds(30))
+                #expect(result.stdout == """
+                    states S S S
+                    second EINTR
+                    first got
+                    third got
+                    owner Shared lockcount 2
+
+                    """, "\(result)")
+                try expectFree(recorder)
+            }
+        }
+
         @Test("acquire_wait: waiters get the lock one after the other, first come first served; a signal ends a wait with EINTR")
         func waitersInOrder() throws {
             try withRecorder { recorder in

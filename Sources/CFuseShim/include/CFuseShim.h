@@ -28,8 +28,12 @@ void rfs_fi_set_nonseekable(struct fuse_file_info *fi);
 /// writes through the handle run in parallel: FOPEN_PARALLEL_DIRECT_WRITES,
 /// which libfuse 3.14's fuse_file_info cannot carry, so that a write that
 /// waits in the daemon does not hold the inode's lock against the writes of
-/// other handles. Returns fuse_reply_iov's result (-ENOENT when the opener
-/// was interrupted: the handle will get no RELEASE).
+/// other handles; and as a stream (FOPEN_STREAM, no file position), so
+/// that two writers sharing one open file (a fork, a passed descriptor) do
+/// not queue on its position lock, where the second could be neither
+/// interrupted nor killed while the first waited. Returns fuse_reply_iov's
+/// result (-ENOENT when the opener was interrupted: the handle will get no
+/// RELEASE).
 int rfs_reply_open_parallel_writes(fuse_req_t req, uint64_t fh);
 
 /// Connection settings: O_TRUNC in open flags instead of a separate SETATTR;
