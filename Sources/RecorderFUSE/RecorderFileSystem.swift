@@ -145,7 +145,9 @@ public final class RecorderFileSystem: Sendable {
         let access = info.pointee.flags & O_ACCMODE
         guard access == (file.isControl ? O_WRONLY : O_RDONLY) else { return request.fail(EACCES) }
         if file.takesLocks || !file.isControl {
-            // Every handle counts in its user's usage (root has no limit).
+            // Every handle the daemon keeps something for counts in its
+            // user's usage (root has no limit); release, eject and closetray
+            // keep nothing (design.md §6).
             let caller = request.caller
             do {
                 try admit(caller, recorder)
