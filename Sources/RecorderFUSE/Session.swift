@@ -89,6 +89,8 @@ public final class Session {
         SessionGate.close { ParkedRequest.letGoOfAll() }
         fuse_session_unmount(session)
         mounted = false
+        // Recorders that go from now on (the daemon's end) concern nobody here.
+        fileSystem.recorders.observe(nil)
         return status
     }
 
@@ -108,8 +110,13 @@ public final class Session {
 private struct KernelNotifier: @unchecked Sendable {
     let session: OpaquePointer
 
+    /// Not under the gate: an invalidation waits in the kernel for the
+    /// directory's lock, which a lookup the ended loop will never answer may
+    /// hold until the unmount, and the gate's close comes before it. The
+    /// hotplug thread that calls this is stopped before the session is
+    /// freed (`Mount`), and after the unmount libfuse writes nothing.
     func changed(_ change: RecorderSet.Change) {
-        SessionGate.whileOpen { tell(change) }
+        if SessionGate.isOpen { tell(change) }
     }
 
     private func tell(_ change: RecorderSet.Change) {

@@ -4,7 +4,8 @@ import Synchronization
 /// Whether the session may still be written to, for what answers or
 /// notifies from outside a worker's request: a parked request's answer (a
 /// waiter served by a release, an event for a blocked read), a poll wake-up,
-/// the kernel told of a recorder that came or went. Those come from any
+/// the kernel told of a recorder that came or went (that one only asks:
+/// see `KernelNotifier`). Those come from any
 /// thread (the hotplug thread, the watchdog, a drive call that returns late)
 /// at any time, also while the session ends.
 ///
@@ -29,6 +30,12 @@ enum SessionGate {
             if open { body() }
             return open
         }
+    }
+
+    /// Whether the session is open, without holding the gate: for what may
+    /// block in the kernel and must not hold others up (see `KernelNotifier`).
+    static var isOpen: Bool {
+        open.withLock { $0 }
     }
 
     /// Closes the gate; `lastly` runs with it closed, before anyone else

@@ -220,10 +220,17 @@ struct Mount: ParsableCommand {
         discovery.start(pinned: drives.map {
             Discovery.Pinned(name: $0.0, node: $0.1.node, stableID: virtualNames.contains($0.0) ? "recorderfs-virtual-\($0.0)" : nil)
         })
-        defer {
+        // Also when the session never starts; after it, done below while
+        // the session still exists (the hotplug thread may be telling it
+        // of a change until then).
+        var stopped = false
+        func stop() {
+            guard !stopped else { return }
+            stopped = true
             discovery.stop()
             recorders.removeAll()
         }
+        defer { stop() }
         let fileSystem = RecorderFileSystem(recorders: recorders, limits: limits, events: events, logger: logger)
         let session: Session
         do {
@@ -244,7 +251,10 @@ struct Mount: ParsableCommand {
         logger.notice("mounted", metadata: ["mountpoint": "\(mountPoint)", "recorders": "\(names)"])
         readiness?.signalReady()
         ServiceNotify.announceWhenAnswering(mountPoint: mountPoint, recorders: recorders.entries.map(\.recorder.name))
-        session.run()
+        withExtendedLifetime(session) {
+            session.run()
+            stop()
+        }
         ServiceNotify.stopping()
         logger.notice("unmounted", metadata: ["mountpoint": "\(mountPoint)"])
     }
