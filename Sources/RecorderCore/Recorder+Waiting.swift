@@ -64,20 +64,19 @@ extension Recorder {
         if case .failure(let error) = outcome { reservation.waiter?.complete(error) } else { reservation.waiter?.complete(nil) }
         guard case .success = outcome else { return }
         // Writers in line on the same handle (one open file shared by a
-        // fork, or passed on) now write to the holding handle: each is
-        // served at once, as `acquire` would (a nest).
-        let sameHandle = table.withLock { table -> [LockWaiter] in
-            let mine = table.waiters.filter { $0.handle == reservation.handle }
-            table.waiters.removeAll { $0.handle == reservation.handle }
-            return mine
-        }
-        for waiter in sameHandle {
-            let nested = Result { () throws(RecorderError) in
-                try refusalsLogged("acquire_wait", waiter.caller, refusing: waiter.name) { () throws(RecorderError) in
-                    try takeLock(waiter.name, handle: waiter.handle, caller: waiter.caller, force: waiter.force, overrun: nil)
-                }
-            }
-            if case .failure(let error) = nested { waiter.complete(error) } else { waiter.complete(nil) }
+        // fork, or passed on) now write to the holding handle: each nests
+        // at once, leaving the line in the same step; one that cannot nest
+        // now (another name, a release meanwhile, its uid's limit) stays
+        // in line.
+        while let (waiter, nest, name) = table.withLock({ table -> (LockWaiter, Nest, ClientName)? in
+            guard !table.removed, table.transition == nil, let holder = table.holder, let locks = table.holding,
+                  locks.id == reservation.handle,
+                  let index = table.waiters.firstIndex(where: { $0.handle == locks.id && $0.name == holder.name }),
+                  let nest = try? nest(&table, locks, caller: table.waiters[index].caller) else { return nil }
+            return (table.waiters.remove(at: index), nest, holder.name)
+        }) {
+            told(nest, name, caller: waiter.caller)
+            waiter.complete(nil)
         }
     }
 }

@@ -206,7 +206,7 @@ public final class Recorder: Sendable {
     /// The change is counted before the observer is asked: a poller that
     /// registers after the question loads the new count (and sees the
     /// change), one that registered before it is told (design.md §2, poll).
-    private func nest(_ table: inout Table, _ locks: HandleLocks, caller: Caller) throws(RecorderError) -> Nest {
+    func nest(_ table: inout Table, _ locks: HandleLocks, caller: Caller) throws(RecorderError) -> Nest {
         try limits.addLock(uid: locks.uid)
         addLock(&table, handle: locks.id, caller: caller)
         changeCount.add(1, ordering: .sequentiallyConsistent)
@@ -216,7 +216,7 @@ public final class Recorder: Sendable {
     }
 
     /// After the table's lock: a heard nest's event, told in order.
-    private func told(_ nest: Nest, _ name: ClientName, caller: Caller) {
+    func told(_ nest: Nest, _ name: ClientName, caller: Caller) {
         guard nest.heard else { return }
         tell(.nest, name, caller.pid, caller.uid, generation: nest.generation)
         eventOrder.unlock()

@@ -38,7 +38,8 @@ enum Operations {
         ops.write = { req, inode, buffer, size, _, info in
             withFileSystem(req) {
                 $0.write(Request(req!), inode: Inode(rawValue: inode),
-                         data: UnsafeRawBufferPointer(start: buffer, count: size), handle: info!.pointee.fh)
+                         data: UnsafeRawBufferPointer(start: buffer, count: size), handle: info!.pointee.fh,
+                         appending: info!.pointee.flags & O_APPEND != 0)
             }
         }
         // Files are opened without FLUSH; one that comes anyway changes nothing.

@@ -244,7 +244,7 @@ public final class RecorderFileSystem: Sendable {
         request.reply(data: bytes)
     }
 
-    func write(_ request: consuming Request, inode: Inode, data: UnsafeRawBufferPointer, handle: UInt64) {
+    func write(_ request: consuming Request, inode: Inode, data: UnsafeRawBufferPointer, handle: UInt64, appending: Bool = false) {
         guard case .file(let file, let slot) = inode.node, file.isControl else { return request.fail(EBADF) }
         let caller = request.caller
         // The locks of every file of this recorder closed before this
@@ -271,7 +271,19 @@ public final class RecorderFileSystem: Sendable {
                 return request.fail(error)
             }
         }
-        if file.waits { return waitForLock(request, lockHandle!, name: name!, written: data.count, caller: caller) }
+        if file.waits {
+            // The kernel holds the file's inode lock through a write in
+            // append mode: one that waits here would make every other
+            // writer of acquire_wait wait for it, deaf to signals.
+            if appending {
+                logger.notice("refused", metadata: [
+                    "recorder": "\(recorder.name)", "op": "acquire_wait", "pid": "\(caller.pid)", "uid": "\(caller.uid)",
+                    "reason": "written in append mode",
+                ])
+                return request.fail(EINVAL)
+            }
+            return waitForLock(request, lockHandle!, name: name!, written: data.count, caller: caller)
+        }
         let overrun = request.overrun(written: data.count)
         let outcome = Result { () throws(RecorderError) in
             switch file {

@@ -192,6 +192,30 @@ extension Mounted {
             }
         }
 
+        @Test("acquire_wait in append mode (>> or fcntl O_APPEND): EINVAL at once, nothing changed; the kernel would hold every other waiter behind it")
+        func appendModeRefused() throws {
+            try withRecorder { recorder in
+                let holder = try recorder.workspace.agent()
+                _ = try holder.hold(recorder.path("acquire"), "Holder")
+                let shell = try run(["sh", "-c", "echo Appender >> \(recorder.path("acquire_wait"))"], within: .seconds(10))
+                #expect(shell.status == 1, "\(shell)")
+                #expect(try probe("os.write(os.open(a[0], os.O_WRONLY | os.O_APPEND), b'Appender')", recorder.path("acquire_wait")) == "EINVAL")
+                let script = """
+                    import errno, fcntl, os, sys
+                    fd = os.open(sys.argv[1], os.O_WRONLY)
+                    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
+                    try:
+                        os.write(fd, b"Appender")
+                        print("written")
+                    except OSError as e:
+                        print(errno.errorcode[e.errno])
+                    """
+                let setLater = try run(["/usr/bin/python3", "-c", script, recorder.path("acquire_wait")], within: .seconds(10))
+                #expect(setLater.stdout == "EINVAL\n", "\(setLater)")
+                try expectHeld(recorder, by: "Holder", count: 1)
+            }
+        }
+
         @Test("acquire_wait: waiters get the lock one after the other, first come first served; a signal ends a wait with EINTR")
         func waitersInOrder() throws {
             try withRecorder { recorder in
