@@ -244,7 +244,7 @@ public final class RecorderFileSystem: Sendable {
         request.reply(data: bytes)
     }
 
-    func write(_ request: consuming Request, inode: Inode, data: UnsafeRawBufferPointer, handle: UInt64, appending: Bool = false) {
+    func write(_ request: consuming Request, inode: Inode, data: UnsafeRawBufferPointer, handle: UInt64, appending: Bool) {
         guard case .file(let file, let slot) = inode.node, file.isControl else { return request.fail(EBADF) }
         let caller = request.caller
         // The locks of every file of this recorder closed before this
